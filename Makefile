@@ -1,0 +1,39 @@
+# Two set-up commands on a fresh machine (see README):
+#   make seeds   install fhirconv into .venv and convert seeds/ into out/ (bundles + summary.json)
+#   make test    install fhirconv with its test tools (and the local FHIR test server) and run the suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: seeds test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+tests/fhir_server/node_modules/.installed: tests/fhir_server/package-lock.json
+	cd tests/fhir_server && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: $(if $(wildcard tests/fhir_server/package-lock.json),tests/fhir_server/node_modules/.installed,)
+
+seeds: $(STAMP)
+	$(BIN)/fhirconv convert seeds --out out
+
+test: $(STAMP) node
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out build dist tests/fhir_server/node_modules

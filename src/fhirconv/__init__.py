@@ -1,0 +1,61 @@
+"""fhirconv: published clinical case reports → validated HL7 FHIR R4 bundles.
+
+Library API (the CLI is a thin layer over these)::
+
+    import fhirconv
+    bundle = fhirconv.convert_text(text)          # a transaction Bundle (dict) or None
+    issues = fhirconv.validate(bundle)            # list of Issue, empty when valid
+    facts = fhirconv.extract_text(text)           # the typed facts with spans
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .errors import (
+    BuildError,
+    ExtractError,
+    FhirconvError,
+    MappingsError,
+    PushError,
+    ReadError,
+    ValidationError,
+)
+from .mappings import Mappings
+from .mappings import load as load_mappings
+from .model import Extraction, Issue
+from .pipeline import Pipeline, convert_inputs, convert_text
+
+__all__ = [
+    "__version__", "convert_text", "convert_file", "convert_inputs", "extract_text", "validate",
+    "load_mappings", "Mappings", "Pipeline", "Issue", "Extraction",
+    "FhirconvError", "ReadError", "MappingsError", "ExtractError", "BuildError", "ValidationError", "PushError",
+]
+
+
+def convert_file(path: str | Path, *, mappings: Mappings | None = None,
+                 bundle_type: str = "transaction") -> dict[str, Any] | None:
+    """Convert one file; None when it describes no individual patient."""
+    from . import read
+
+    conv = Pipeline(mappings, bundle_type=bundle_type).convert(read.read_path(str(path)))
+    if conv.report.errors:
+        raise ValidationError(f"{path}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
+    return conv.bundle
+
+
+def extract_text(text: str, *, name: str = "<text>", mappings: Mappings | None = None) -> Extraction:
+    """The facts (with spans and assertion status) a text states about each patient."""
+    from . import read
+    from .extract import extract
+
+    return extract(read.read_text(text, name), mappings or load_mappings())
+
+
+def validate(resource: dict[str, Any], *, mappings: Mappings | None = None) -> list[Issue]:
+    """Validate any FHIR R4 resource or bundle offline; returns the issues (errors and warnings)."""
+    from .validate import validate_resource
+
+    return validate_resource(resource, mappings=mappings or load_mappings(), foreign=True)

@@ -1,0 +1,217 @@
+"""The ``fhirconv`` command: a thin layer over the library (parse options, call, print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import pipeline
+from . import read as reader
+from ._version import __version__
+from .errors import FhirconvError
+from .extract import extract
+from .mappings import Mappings, load
+from .model import DocumentReport, Severity
+
+app = typer.Typer(
+    name="fhirconv",
+    help="Turn published clinical case reports into validated HL7 FHIR R4 bundles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class BundleType(str, Enum):
+    transaction = "transaction"
+    collection = "collection"
+
+
+MappingsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--mappings", help="A folder of mapping files overlaid on the defaults (repeatable)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fhirconv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """fhirconv: case-report text → FHIR R4 bundles, validated offline."""
+
+
+def _load(overlays: list[Path] | None) -> Mappings:
+    try:
+        return load(*(overlays or []))
+    except FhirconvError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def convert(
+    inputs: Annotated[list[str], typer.Argument(help="Text files, folders of .txt files, or - for stdin.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path("out"),
+    bundle_type: Annotated[BundleType, typer.Option("--type", help="Bundle type.")] = BundleType.transaction,
+    ndjson: Annotated[bool, typer.Option("--ndjson", help="Also write NDJSON, one file per resource type.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    mappings: MappingsOpt = None,
+) -> None:
+    """Convert case reports into one FHIR R4 Bundle per document (OUT/<stem>.json) plus OUT/summary.json."""
+    maps = _load(mappings)
+    total = len(reader.expand_inputs(inputs))
+    done = 0
+
+    def progress(r: DocumentReport) -> None:
+        nonlocal done
+        done += 1
+        if quiet or as_json:
+            return
+        state = "error" if r.errors else ("no patient" if not r.output else "ok")
+        err.print(f"[{done}/{total}] {r.name}: {state}"
+                  + (f" — {r.errors[0]}" if r.errors else ""))
+
+    try:
+        reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps, bundle_type=bundle_type.value,
+                                          ndjson=ndjson, progress=progress)
+    except FhirconvError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print_summary(reports, out_dir)
+    if any(not r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+def _print_summary(reports: list[DocumentReport], out_dir: Path) -> None:
+    table = Table(title=f"fhirconv {__version__}: {len(reports)} document(s) → {out_dir}")
+    for col in ("document", "kind", "patients", "resources", "warnings", "status"):
+        table.add_column(col)
+    for r in reports:
+        res = ", ".join(f"{k} {v}" for k, v in r.resources.items())
+        status = "error: " + r.errors[0] if r.errors else ("written" if r.output else "no bundle (no patient)")
+        table.add_row(Path(r.name).name, r.kind or "-", str(r.patients), res or "-", str(len(r.warnings)), status)
+    out.print(table)
+    out.print(f"summary: {out_dir / 'summary.json'}")
+
+
+@app.command("extract")
+def extract_cmd(
+    input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A text file, or - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+    mappings: MappingsOpt = None,
+) -> None:
+    """Show the facts found in one document: kind, patients, and each fact with its span and assertion."""
+    maps = _load(mappings)
+    try:
+        doc = reader.read_path(input_path)
+        ex = extract(doc, maps)
+    except FhirconvError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        data: dict[str, Any] = {
+            "document": doc.name, "kind": ex.kind.value, "warnings": list(ex.warnings),
+            "patients": [{"index": p.index, "label": p.label,
+                          "facts": [f.to_dict() | {"source": doc.original[f.span.start:f.span.end]} for f in p.facts]}
+                         for p in ex.patients],
+        }
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    out.print(f"{doc.name}: {ex.kind.value}, {len(ex.patients)} patient(s)")
+    for w in ex.warnings:
+        out.print(f"  note: {w}")
+    for p in ex.patients:
+        table = Table(title=f"patient {p.label or p.index + 1}")
+        for col in ("kind", "concept", "text", "assertion", "span", "details"):
+            table.add_column(col)
+        for f in p.facts:
+            details = ", ".join(f"{k}={v}" for k, v in f.attrs if v not in (None, "", ()))
+            table.add_row(f.kind, f.concept or "-", f.text, f.assertion.value, f"{f.span.start}-{f.span.end}", details)
+        out.print(table)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="FHIR R4 JSON files (a Bundle or any resource).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
+    mappings: MappingsOpt = None,
+) -> None:
+    """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes)."""
+    maps = _load(mappings)
+    results: dict[str, list[dict[str, str]]] = {}
+    failed = False
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            results[str(path)] = [{"severity": "fatal", "code": "not-found", "location": "",
+                                   "message": "file not found; check the path", "layer": "read"}]
+            failed = True
+            continue
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            results[str(path)] = [{"severity": "fatal", "code": "structure", "location": "",
+                                   "message": f"not JSON ({exc}); give a FHIR JSON file", "layer": "read"}]
+            failed = True
+            continue
+        if not isinstance(data, dict) or "resourceType" not in data:
+            results[str(path)] = [{"severity": "fatal", "code": "structure", "location": "",
+                                   "message": "no resourceType: not a FHIR resource", "layer": "read"}]
+            failed = True
+            continue
+        from .validate import validate_resource
+
+        issues = validate_resource(data, mappings=maps, foreign=True)
+        results[str(path)] = [i.to_dict() for i in issues]
+        failed |= any(i.severity in (Severity.ERROR, Severity.FATAL) for i in issues)
+    if as_json:
+        sys.stdout.write(json.dumps({"files": results}, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for name, issues in results.items():
+            errors = sum(1 for i in issues if i["severity"] in ("error", "fatal"))
+            out.print(f"{name}: {'INVALID' if errors else 'valid'} "
+                      f"({errors} error(s), {len(issues) - errors} other issue(s))")
+            for i in issues:
+                out.print(f"  {i['severity']:<11} {i['location'] or '-'}: {i['message']}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _register_optional() -> None:
+    """Commands from subsystems that may not be installed in every build."""
+    try:
+        from . import cli_push
+    except ImportError:
+        return
+    cli_push.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

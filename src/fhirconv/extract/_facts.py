@@ -1,0 +1,598 @@
+"""Turning sentences into facts: the rules, all driven by the mappings' terms and cue lists."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ExtractError
+from ..mappings import Concept, Mappings, Match
+from ..model import Assertion, DocumentKind, Extraction, Fact, PatientFacts, SourceDocument, Span
+from ._context import ContextEngine, SentenceContext
+from ._text import Section, Sentence, split_sections, split_sentences
+from ._values import UnitReader, find_age, find_dates, qualitative, quantities, resolve_date
+
+CATEGORIES = ("disorder", "finding", "body_site", "lab", "modality", "procedure", "medication")
+_CATEGORY_RANK = {c: i for i, c in enumerate(("disorder", "finding", "lab", "procedure", "medication", "modality",
+                                               "body_site"))}
+FACT_SECTIONS = {"body", "case", "abstract"}
+_CONNECTOR = re.compile(r"^[\s,]*(?:and|or|,|/|&)?[\s,]*(?:the\s+)?$", re.I)
+_GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
+_GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
+_FINDINGS_VERB = re.compile(r"\b(?:showed|shows|show|revealed|reveals|demonstrated|demonstrates|found|"
+                            r"confirmed|displayed|identified|detected|noted|depicted)\b", re.I)
+
+
+@dataclass
+class _Patient:
+    index: int
+    label: str = ""
+    start: int = 0
+    end: int = 1 << 60
+    sex: tuple[str, Span] | None = None
+    age: tuple[float, str, Span] | None = None
+    facts: list[Fact] = field(default_factory=list)
+
+
+@dataclass
+class _Rules:
+    sections: dict[str, Any]
+    context: ContextEngine
+    literature: list[re.Pattern[str]]
+    index_phrases: re.Pattern[str]
+    age: list[re.Pattern[str]]
+    age_units: dict[str, str]
+    intro: re.Pattern[str]
+    markers: re.Pattern[str]
+    cohort: re.Pattern[str]
+    single_case: re.Pattern[str]
+    sex_words: dict[str, str]
+    deceased: list[re.Pattern[str]]
+    survived: re.Pattern[str]
+    metastasis: re.Pattern[str]
+    metastasis_strong: set[str]
+    site_links: set[str]
+    laterality: dict[str, str]
+    relapse: re.Pattern[str]
+    discontinued: re.Pattern[str]
+    results: dict[str, list[str]]
+
+
+def _words_re(words: list[str]) -> re.Pattern[str]:
+    alts = sorted((re.escape(w) for w in words), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(alts or ["(?!)"]) + r")\b", re.I)
+
+
+def _need(rules: dict[str, Any], name: str) -> Any:
+    if name not in rules:
+        raise ExtractError(f"mappings file {name}.yaml is missing; reinstall fhirconv or restore the file")
+    return rules[name]
+
+
+class Extractor:
+    """Compiled rules for one Mappings; reusable across documents."""
+
+    _cache: dict[int, Extractor] = {}
+
+    @classmethod
+    def for_mappings(cls, mappings: Mappings) -> Extractor:
+        key = id(mappings)
+        if key not in cls._cache:
+            cls._cache[key] = cls(mappings)
+        return cls._cache[key]
+
+    def __init__(self, mappings: Mappings) -> None:
+        self.maps = mappings
+        r = mappings.rules
+        ctx, sec, subj, rel = (_need(r, n) for n in ("context", "sections", "subject", "relations"))
+        lat: dict[str, str] = {}
+        for side, words in rel.get("laterality", {}).items():
+            for w in words:
+                lat[w.lower()] = side
+        sex_words = {w.lower(): s for s, ws in subj.get("sex", {}).items() for w in ws}
+        self.rules = _Rules(
+            sections=sec,
+            context=ContextEngine(ctx),
+            literature=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("patterns", [])],
+            index_phrases=_words_re(ctx.get("index_patient", [])),
+            age=[re.compile(p, re.I) for p in subj.get("age", [])],
+            age_units=subj.get("age_units", {}),
+            intro=re.compile(subj.get("intro", r"(?!)"), re.I),
+            markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
+            cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
+            single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
+            sex_words=sex_words,
+            deceased=[re.compile(p, re.I) for p in subj.get("deceased", [])],
+            survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
+            metastasis=_words_re(rel.get("metastasis_words", [])),
+            metastasis_strong={w.lower() for w in rel.get("metastasis_strong", [])},
+            site_links={w.lower() for w in rel.get("site_links", [])},
+            laterality=lat,
+            relapse=_words_re(rel.get("relapse", [])),
+            discontinued=_words_re(rel.get("discontinued", [])),
+            results=rel.get("result_words", {}),
+        )
+        # body sites are matched on their own: they sit inside disease names ("breast cancer")
+        self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"))
+        self.site_matcher = mappings.matcher("body_site")
+        self.units = UnitReader(list(mappings.category("unit")))
+        self._sex_re = _words_re(list(sex_words))
+        self._lat_re = _words_re(list(lat))
+
+    # ------------------------------------------------------------------ document level
+    def run(self, doc: SourceDocument) -> Extraction:
+        text = doc.text
+        sections = split_sections(text, self.rules.sections)
+        sentences = split_sentences(text, sections)
+        has_case = any(s.kind == "case" for s in sections)
+        eligible = [self._eligible(s) for s in sentences]
+        patients, kind, warnings = self._triage(text, sentences, eligible)
+        if not patients:
+            return Extraction(doc, kind, (), tuple(warnings), _section_spans(doc, sections))
+        anchor: int | None = None
+        for sent, ok in zip(sentences, eligible, strict=True):
+            dates = []
+            for s, e, dkind, raw in find_dates(sent.text):
+                iso, year = resolve_date(dkind, raw, anchor)
+                if year:
+                    anchor = year
+                if iso:
+                    dates.append((s, e, iso))
+            if not ok:
+                continue
+            owner = self._owner(patients, sent)
+            if owner is None:
+                continue
+            self._sentence(doc, sent, owner, dates, has_case)
+        out = []
+        for p in patients:
+            facts = _dedupe(self._demographics(doc, p) + p.facts)
+            out.append(PatientFacts(p.index, p.label, tuple(facts)))
+        return Extraction(doc, kind, tuple(out), tuple(warnings), _section_spans(doc, sections))
+
+    def _eligible(self, s: Sentence) -> bool:
+        """May this sentence assert anything about the index patient(s)?"""
+        if s.section in ("skip", "figure"):
+            return False
+        index = bool(self.rules.index_phrases.search(s.text))
+        if s.section in ("general", "discussion"):
+            return index and not any(p.search(s.text) for p in self.rules.literature[:1])
+        if any(p.search(s.text) for p in self.rules.literature) and not index:
+            return bool(self.rules.intro.search(s.text)) and not self.rules.literature[0].search(s.text)
+        return True
+
+    def _triage(self, text: str, sentences: list[Sentence], eligible: list[bool]
+                ) -> tuple[list[_Patient], DocumentKind, list[str]]:
+        r = self.rules
+        factual = [s for s, ok in zip(sentences, eligible, strict=True) if ok and s.section in FACT_SECTIONS]
+        markers: dict[str, int] = {}
+        for s in factual:
+            for m in r.markers.finditer(s.text):
+                markers.setdefault(m.group(1), s.start + m.start())
+        if len(markers) >= 2:
+            starts = sorted(markers.items(), key=lambda kv: kv[1])
+            patients = []
+            for i, (num, pos) in enumerate(starts):
+                end = starts[i + 1][1] if i + 1 < len(starts) else 1 << 60
+                patients.append(_Patient(i, f"Case {num}", pos, end))
+            return patients, DocumentKind.CASE_SERIES, []
+        intros = []
+        for s in factual:
+            for m in r.intro.finditer(s.text):
+                intros.append((s, m))
+        ages = {m.group(1) for _, m in intros}
+        if len(ages) >= 2:
+            # several patients introduced one after the other, each at a sentence start
+            firsts = []
+            for s, m in intros:
+                if m.start() <= 2 and m.group(1) not in {a for a, _ in firsts} and s.section != "abstract":
+                    firsts.append((m.group(1), s.start))
+            if len(firsts) >= 2:
+                patients = [_Patient(i, f"Patient {i + 1}", pos, firsts[i + 1][1] if i + 1 < len(firsts) else 1 << 60)
+                            for i, (_, pos) in enumerate(firsts)]
+                return patients, DocumentKind.CASE_SERIES, []
+        if intros or any(r.single_case.search(s.text) for s in factual):
+            return [_Patient(0, "")], DocumentKind.SINGLE_CASE, []
+        if r.cohort.search(text):
+            return [], DocumentKind.COHORT, ["no individually described patient: aggregate study, no Patient written"]
+        return [], DocumentKind.REVIEW, ["no individually described patient: review, no Patient written"]
+
+    @staticmethod
+    def _owner(patients: list[_Patient], s: Sentence) -> _Patient | None:
+        if len(patients) == 1:
+            return patients[0] if s.section != "title" else patients[0]
+        if s.section == "title":
+            return None
+        for p in patients:
+            if p.start <= s.start < p.end:
+                return p
+        return None
+
+    # ------------------------------------------------------------------ patient-level facts
+    def _demographics(self, doc: SourceDocument, p: _Patient) -> list[Fact]:
+        out: list[Fact] = []
+        if p.sex:
+            out.append(Fact("sex", "", p.sex[0], p.sex[1], p.index))
+        if p.age:
+            out.append(Fact("age", "", f"{p.age[0]:g} {p.age[1]}", p.age[2], p.index,
+                            attrs=(("value", p.age[0]), ("unit", p.age[1]))))
+        return out
+
+    def _span(self, doc: SourceDocument, sent: Sentence, start: int, end: int) -> Span:
+        return doc.to_original(sent.start + start, sent.start + end)
+
+    def _sentence(self, doc: SourceDocument, sent: Sentence, p: _Patient,
+                  dates: list[tuple[int, int, str]], has_case: bool) -> None:
+        r = self.rules
+        text = sent.text
+        ctx = r.context.analyse(text)
+        summary_only = sent.section == "title" or (sent.section == "abstract" and has_case)
+        # age and sex from the introduction
+        m = r.intro.search(text)
+        if m and p.age is None:
+            found = find_age(m.group(0), r.age, r.age_units)
+            if found:
+                p.age = (found[0], found[1], self._span(doc, sent, m.start(), m.end()))
+            noun = m.group(2).lower()
+            if noun in r.sex_words and p.sex is None:
+                p.sex = (r.sex_words[noun], self._span(doc, sent, m.start(2), m.end(2)))
+        if p.age is None and not summary_only:
+            found = find_age(text, r.age, r.age_units)
+            if found:
+                p.age = (found[0], found[1], self._span(doc, sent, found[2], found[3]))
+        if p.sex is None:
+            for sm in self._sex_re.finditer(text):
+                p.sex = (r.sex_words[sm.group(0).lower()], self._span(doc, sent, sm.start(), sm.end()))
+                break
+        if not summary_only:
+            self._deceased(doc, sent, p, ctx, dates)
+        matches = self._matches(text)
+        sites = [mt for mt in matches if self._cat(mt) == "body_site"]
+        labs: list[Match] = []
+        modal_seen: set[str] = set()
+        for mt in matches:
+            cat = self._cat(mt)
+            if cat == "body_site":
+                continue
+            assertion, other = ctx.assertion(mt.start, mt.end)
+            if other:
+                continue
+            date = _nearest_date(dates, mt.start)
+            key = self._key(mt, cat)
+            concept = self.maps[key]
+            span = self._span(doc, sent, mt.start, mt.end)
+            base: list[tuple[str, Any]] = [("date", date)] if date else []
+            if cat == "disorder":
+                self._disorder(doc, sent, p, mt, concept, assertion, span, base, ctx, sites)
+            elif cat == "finding":
+                lat = self._laterality_before(text, mt.start)
+                site = concept.attr("site")
+                attrs = base + ([("laterality", lat)] if lat else []) + ([("body_site", site)] if site else [])
+                p.facts.append(Fact("finding", key, text[mt.start:mt.end], span, p.index, assertion, sent.section,
+                                    tuple(attrs)))
+            elif summary_only:
+                continue
+            elif cat == "lab":
+                labs.append(mt)
+            elif cat == "modality":
+                self._imaging(doc, sent, p, mt, concept, assertion, span, base, sites, modal_seen)
+            elif cat == "procedure":
+                if assertion in (Assertion.PRESENT, Assertion.HISTORICAL):
+                    lat = self._laterality_before(text, mt.start)
+                    p.facts.append(Fact("procedure", key, text[mt.start:mt.end], span, p.index, assertion,
+                                        sent.section, tuple(base + ([("laterality", lat)] if lat else []))))
+            elif cat == "medication":
+                if assertion in (Assertion.PRESENT, Assertion.HISTORICAL):
+                    stopped = bool(r.discontinued.search(text[max(0, mt.start - 40):mt.start]))
+                    p.facts.append(Fact("medication", key, text[mt.start:mt.end], span, p.index, assertion,
+                                        sent.section, tuple(base + ([("status", "stopped")] if stopped else []))))
+        if labs:
+            self._labs(doc, sent, p, labs, ctx, dates)
+        if not summary_only or sent.section == "abstract":
+            self._metastases(doc, sent, p, ctx, sites, dates)
+
+    def _matches(self, text: str) -> list[Match]:
+        matches = self.matcher.find(text) + self.site_matcher.find(text)
+        # coordinated heads: "estrogen and progesterone receptor" names two tests
+        extra = []
+        for i, mt in enumerate(matches):
+            head = mt.term.split(" ")
+            if len(head) < 2:
+                continue
+            before = text[max(0, mt.start - 40):mt.start]
+            cm = re.search(r"\b([A-Za-z0-9-]+)\s*(?:and|or|,|/)\s*$", before)
+            if not cm:
+                continue
+            cand = cm.group(1) + " " + " ".join(head[1:])
+            found = self.matcher.find(cand)
+            if found and found[0].start == 0 and found[0].end == len(cand):
+                start = mt.start - len(before) + cm.start(1)
+                extra.append(Match(start, start + len(cm.group(1)), found[0].term, found[0].keys))
+        return sorted(matches + extra, key=lambda m: (m.start, -m.end))
+
+    def _cat(self, mt: Match) -> str:
+        cats = {k.split(".", 1)[0] for k in mt.keys}
+        return min(cats, key=lambda c: _CATEGORY_RANK.get(c, 99))
+
+    def _key(self, mt: Match, cat: str) -> str:
+        keys = [k for k in mt.keys if k.startswith(cat + ".")]
+        coded = [k for k in keys if self.maps[k].coded]
+        return (coded or keys)[0]
+
+    def _laterality_before(self, text: str, pos: int, words: int = 3) -> str | None:
+        window = text[max(0, pos - 40):pos]
+        toks = re.findall(r"[A-Za-z-]+", window)[-words:]
+        for t in reversed(toks):
+            side = self.rules.laterality.get(t.lower())
+            if side:
+                return side
+        return None
+
+    def _site_laterality(self, text: str, site: Match) -> str | None:
+        lat = self._laterality_before(text, site.start, 2)
+        if lat:
+            return lat
+        concept = self.maps[self._key(site, "body_site")]
+        matched = text[site.start:site.end].lower()
+        if concept.attr("paired") and (matched.endswith("s") and not matched.endswith("ss")
+                                       or matched.endswith("ae")):
+            if matched not in {t.lower() for t in concept.terms}:
+                return "bilateral"
+        return None
+
+    # ------------------------------------------------------------------ kinds of facts
+    def _deceased(self, doc: SourceDocument, sent: Sentence, p: _Patient, ctx: SentenceContext,
+                  dates: list[tuple[int, int, str]]) -> None:
+        r = self.rules
+        if any(f.kind == "deceased" for f in p.facts):
+            return
+        for rx in r.deceased:
+            m = rx.search(sent.text)
+            if m and ctx.assertion(m.start(), m.end())[0] == Assertion.PRESENT:
+                date = _date_after(dates, m.start())
+                p.facts.append(Fact("deceased", "", m.group(0), self._span(doc, sent, m.start(), m.end()), p.index,
+                                    attrs=(("date", date),) if date else ()))
+                return
+        m = r.survived.search(sent.text)
+        if m:
+            date = _date_after(dates, m.end() - 1)
+            if date:
+                p.facts.append(Fact("deceased", "", sent.text[m.start():m.end()],
+                                    self._span(doc, sent, m.start(), m.end()), p.index, attrs=(("date", date),)))
+
+    def _disorder(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
+                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], ctx: SentenceContext,
+                  sites: list[Match]) -> None:
+        text = sent.text
+        attrs = list(base)
+        neo = concept.attr("neoplasm")
+        role = "metastasis" if neo == "secondary" else ("primary" if neo == "malignant" else "other")
+        lat = self._laterality_before(text, mt.start)
+        site = concept.attr("site")
+        if site:
+            attrs.append(("body_site", site))
+            if not lat:
+                # "carcinoma of the right kidney": the site named right after the disease
+                for st in sites:
+                    if 0 <= st.start - mt.end <= 12 and self._key(st, "body_site") == site:
+                        lat = self._site_laterality(text, st)
+        if lat:
+            attrs.append(("laterality", lat))
+        attrs.append(("role", role))
+        if self.rules.relapse.search(text[max(0, mt.start - 30):mt.end + 30]):
+            attrs.append(("clinical_status", "relapse"))
+        # a list of alternatives under a provisional cue is a differential diagnosis
+        if assertion == Assertion.POSSIBLE and re.search(r"\bor\b", text):
+            assertion = Assertion.DIFFERENTIAL
+        p.facts.append(Fact("condition", concept.key, text[mt.start:mt.end], span, p.index, assertion,
+                            sent.section, tuple(attrs)))
+
+    def _metastases(self, doc: SourceDocument, sent: Sentence, p: _Patient, ctx: SentenceContext,
+                    sites: list[Match], dates: list[tuple[int, int, str]]) -> None:
+        """'<site> metastasis', 'metastasis to the <site>', 'infiltration of both breasts' → metastasis facts."""
+        r = self.rules
+        text = sent.text
+        if not sites:
+            return
+        for m in r.metastasis.finditer(text):
+            word = m.group(0).lower()
+            if word not in r.metastasis_strong:
+                continue
+            targets: list[Match] = []
+            # after the word: links, laterality and coordinated sites
+            pos = m.end()
+            for st in sites:
+                if st.start < pos:
+                    continue
+                gap = text[pos:st.start].lower()
+                toks = re.findall(r"[a-z]+", gap)
+                if all(t in r.site_links or t in r.laterality or t in ("and", "or", "multiple", "distant")
+                       for t in toks) and len(toks) <= 4 and not re.search(r"[.;:]", gap):
+                    targets.append(st)
+                    pos = st.end
+                else:
+                    break
+            # before the word: "<site> metastasis", "splenic metastasis", "breast and bone metastases"
+            if not targets:
+                pos = m.start()
+                for st in reversed(sites):
+                    if st.end > pos:
+                        continue
+                    gap = text[st.end:pos].lower()
+                    toks = re.findall(r"[a-z]+", gap)
+                    if len(toks) <= 2 and all(t in ("and", "or", "parenchymal", "solitary", "multiple", "isolated",
+                                                    "intramuscular", "cutaneous", "skin")
+                                              or t in r.laterality for t in toks) and not re.search(r"[.;:(]", gap):
+                        targets.append(st)
+                        pos = st.start
+                    else:
+                        break
+            assertion, other = ctx.assertion(m.start(), m.end())
+            if other:
+                continue
+            for st in targets:
+                site_key = self._key(st, "body_site")
+                site = self.maps[site_key]
+                lat = self._site_laterality(text, st)
+                attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site_key)]
+                if lat:
+                    attrs.append(("laterality", lat))
+                date = _nearest_date(dates, m.start())
+                if date:
+                    attrs.append(("date", date))
+                secondary = site.attr("secondary")
+                concept = secondary if secondary and secondary in self.maps.concepts else ""
+                a, b = min(m.start(), st.start), max(m.end(), st.end)
+                p.facts.append(Fact("condition", concept, text[a:b], self._span(doc, sent, a, b), p.index, assertion,
+                                    sent.section, tuple(attrs)))
+
+    def _imaging(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
+                 assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
+                 seen: set[str]) -> None:
+        text = sent.text
+        if assertion not in (Assertion.PRESENT, Assertion.HISTORICAL):
+            return
+        if _GUIDED.search(text[mt.end:mt.end + 12]) or _GUIDANCE_BEFORE.search(text[max(0, mt.start - 20):mt.start]):
+            return
+        if concept.key in seen:
+            return  # "magnetic resonance imaging (MRI)": one examination named twice
+        seen.add(concept.key)
+        region = []
+        for st in sites:
+            if 0 <= st.start - mt.end <= 25 or 0 <= mt.start - st.end <= 3:
+                region.append(self._key(st, "body_site"))
+        vm = _FINDINGS_VERB.search(text, mt.end)
+        findings = text[vm.end():].strip(" .:") if vm else ""
+        attrs = base + [("modality", concept.code), ("body_sites", tuple(region))]
+        if concept.attr("hybrid"):
+            attrs.append(("hybrid", concept.attr("hybrid")))
+        if findings:
+            attrs.append(("findings", findings[:300]))
+        p.facts.append(Fact("imaging", concept.key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
+                            sent.section, tuple(attrs)))
+
+    def _labs(self, doc: SourceDocument, sent: Sentence, p: _Patient, labs: list[Match], ctx: SentenceContext,
+              dates: list[tuple[int, int, str]]) -> None:
+        text = sent.text
+        # group tests joined only by connectors: "platelets and hemoglobin were 30,000/µL and 7.5 g/dL"
+        groups: list[list[Match]] = []
+        for mt in labs:
+            if groups and _CONNECTOR.match(text[groups[-1][-1].end:mt.start]):
+                groups[-1].append(mt)
+            else:
+                groups.append([mt])
+        bounds = [g[0].start for g in groups] + [len(text)]
+        for gi, group in enumerate(groups):
+            stop = bounds[gi + 1]
+            window_end = min(stop, group[-1].end + 80)
+            qs = quantities(text, group[-1].end, window_end, self.units)
+            if len(group) > 1 and len(qs) >= len(group):
+                pairs = list(zip(group, [[q] for q in qs[: len(group)]], strict=True))
+            else:
+                pairs = [(mt, qs if mt is group[-1] else []) for mt in group]
+            for mt, values in pairs:
+                assertion, other = ctx.assertion(mt.start, mt.end)
+                if other or assertion in (Assertion.HYPOTHETICAL,):
+                    continue
+                date = _nearest_date(dates, mt.start)
+                span = self._span(doc, sent, mt.start, mt.end)
+                numeric = [q for q in values if q.unit or len(values) == 1]
+                # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers before it
+                last_unit = next((q.unit for q in reversed(numeric) if q.unit), "")
+                if numeric:
+                    for q in numeric:
+                        unit = q.unit or last_unit
+                        key = self._lab_key(mt, unit)
+                        if key is None:
+                            continue
+                        attrs: list[tuple[str, Any]] = [("value", q.value), ("unit", unit)]
+                        if date:
+                            attrs.append(("date", date))
+                        p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
+                                            sent.section, tuple(attrs)))
+                    continue
+                key = self._lab_key(mt, None, qualitative_only=True)
+                if key is None:
+                    continue
+                after = text[mt.end:min(len(text), mt.end + 40)]
+                value = qualitative(after, self.rules.results)
+                if value is None and assertion == Assertion.NEGATED:
+                    value = "negative"
+                if value is None:
+                    before = text[max(0, mt.start - 25):mt.start].lower()
+                    if re.search(r"positive\s+(?:for\s+)?(?:\w+\s+)?$", before):
+                        value = "positive"
+                    elif re.search(r"negative\s+(?:for\s+)?(?:\w+\s+)?$", before):
+                        value = "negative"
+                if value is None:
+                    continue
+                attrs = [("value", value)] + ([("date", date)] if date else [])
+                p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
+                                    sent.section, tuple(attrs)))
+
+    def _lab_key(self, mt: Match, unit: str | None, qualitative_only: bool = False) -> str | None:
+        keys = [k for k in mt.keys if k.startswith("lab.")]
+        concepts = [self.maps[k] for k in keys]
+        if qualitative_only:
+            qual = [c for c in concepts if c.attr("value") == "qualitative"]
+            return qual[0].key if qual else None
+        quant = [c for c in concepts if c.attr("value", "quantity") != "qualitative"]
+        if not quant:
+            return None
+        if unit:
+            for c in quant:
+                allowed = [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
+                if unit in allowed:
+                    return c.key
+            dim = self.units.dims.get(unit)
+            for c in quant:
+                allowed = [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
+                if dim and any(self.units.dims.get(u) == dim for u in allowed):
+                    return c.key
+            return None
+        return quant[0].key
+
+
+def _nearest_date(dates: list[tuple[int, int, str]], pos: int) -> str | None:
+    before = [d for d in dates if d[0] <= pos]
+    if before:
+        return before[-1][2]
+    return dates[0][2] if dates else None
+
+
+def _date_after(dates: list[tuple[int, int, str]], pos: int) -> str | None:
+    after = [d for d in dates if d[0] >= pos]
+    return after[0][2] if after else None
+
+
+def _section_spans(doc: SourceDocument, sections: list[Section]) -> tuple[tuple[str, Span], ...]:
+    return tuple((s.kind, doc.to_original(s.start, s.end)) for s in sections)
+
+
+def _dedupe(facts: list[Fact]) -> list[Fact]:
+    """One fact per (kind, concept, assertion, site, laterality, value); the first mention wins."""
+    seen: dict[tuple[Any, ...], int] = {}
+    out: list[Fact] = []
+    for f in facts:
+        if f.kind == "imaging":
+            out.append(f)
+            continue
+        if f.kind == "condition" and f.attr("role") == "metastasis":
+            key: tuple[Any, ...] = (f.kind, f.concept, f.attr("body_site"), f.assertion)
+        elif f.kind == "lab":
+            key = (f.kind, f.concept, f.attr("value"), f.attr("unit"))
+        else:
+            key = (f.kind, f.concept or f.text.lower(), f.assertion, f.attr("body_site"))
+        if key in seen:
+            i = seen[key]
+            old = out[i]
+            lat_old, lat_new = old.attr("laterality"), f.attr("laterality")
+            if lat_new and lat_old != lat_new:
+                lat = lat_new if not lat_old else "bilateral"
+                out[i] = Fact(old.kind, old.concept, old.text, old.span, old.patient, old.assertion, old.section,
+                              tuple((k, v) for k, v in old.attrs if k != "laterality") + (("laterality", lat),))
+            continue
+        seen[key] = len(out)
+        out.append(f)
+    return out

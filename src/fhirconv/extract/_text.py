@@ -1,0 +1,123 @@
+"""Sections and sentences: where in the document a sentence sits decides what it may assert."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+_SENT_END = re.compile(r"[.!?](?=[\s\"')\]]*(?:\s+|$))")
+_ABBREV = {"fig", "figs", "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "al", "approx", "no", "st", "etc",
+           "ca", "resp", "prof", "inc", "ltd", "jr", "sr", "vol", "pp", "cf", "viz", "min", "max"}
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    kind: str       # title | body | abstract | case | general | discussion | skip | figure
+    heading: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    start: int
+    end: int
+    text: str
+    section: str
+    index: int
+
+
+@lru_cache(maxsize=16)
+def _compile(rules_id: int, headings: tuple[tuple[str, str], ...], figure: str) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
+    return [(k, re.compile(p, re.I)) for k, p in headings], re.compile(figure, re.I)
+
+
+def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
+    """Cut the text at heading lines; figure captions become sections of their own."""
+    heads = tuple((h["kind"], h["pattern"]) for h in rules.get("headings", []))
+    patterns, figure = _compile(id(rules), heads, rules.get("figure", r"^$"))
+    sections: list[Section] = []
+    kind, heading, start = "body", "", 0
+    resume: tuple[str, str] | None = None   # the section a figure caption interrupted
+    pos = 0
+    first = True
+    for line in text.split("\n"):
+        line_start, pos = pos, pos + len(line) + 1
+        stripped = line.strip()
+        if not stripped:
+            if resume is not None:  # a caption ends at the paragraph break
+                if line_start > start:
+                    sections.append(Section(kind, heading, start, line_start))
+                kind, heading = resume
+                start, resume = pos, None
+            continue
+        label = stripped.rstrip(":").strip()
+        new_kind = None
+        if len(label) <= 60 and not label.endswith("."):
+            for k, p in patterns:
+                if p.match(label):
+                    new_kind = k
+                    break
+        if first:
+            first = False
+            if new_kind is None and len(stripped) < 200 and not stripped.endswith(".") \
+                    and not stripped.startswith("%"):
+                sections.append(Section("title", stripped, line_start, line_start + len(line)))
+                start = pos
+                continue
+        if new_kind is None and figure.match(stripped):
+            if line_start > start:
+                sections.append(Section(kind, heading, start, line_start))
+            if resume is None:
+                resume = (kind, heading)
+            kind, heading, start = "figure", stripped[:40], line_start
+            continue
+        if new_kind is not None:
+            if line_start > start:
+                sections.append(Section(kind, heading, start, line_start))
+            kind, heading, start, resume = new_kind, label, pos, None
+    if len(text) > start:
+        sections.append(Section(kind, heading, start, len(text)))
+    return [s for s in sections if text[s.start:s.end].strip()]
+
+
+def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:
+    """Rule-based sentence split: end punctuation not after an abbreviation, and line breaks."""
+    out: list[Sentence] = []
+    for sec in sections:
+        for para_start, para in _lines(text, sec.start, sec.end):
+            cut = 0
+            for m in _SENT_END.finditer(para):
+                end = m.end()
+                word = re.search(r"([A-Za-z.]+)$", para[cut:m.start()])
+                if word and (word.group(1).lower().rstrip(".") in _ABBREV or len(word.group(1)) == 1):
+                    continue
+                nxt = para[end:end + 3].lstrip()
+                if nxt and nxt[0].islower():
+                    continue
+                _add(out, text, para_start + cut, para_start + end, sec.kind)
+                cut = end
+            if cut < len(para):
+                _add(out, text, para_start + cut, para_start + len(para), sec.kind)
+    return out
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, str]]:
+    res = []
+    pos = start
+    for line in text[start:end].split("\n"):
+        if line.strip():
+            res.append((pos, line))
+        pos += len(line) + 1
+    return res
+
+
+def _add(out: list[Sentence], text: str, start: int, end: int, kind: str) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        out.append(Sentence(start, end, text[start:end], kind, len(out)))

@@ -1,0 +1,151 @@
+"""Numbers with units, qualitative results, ages and dates, read from sentence text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..mappings import Concept
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_MON = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_DATE_PATTERNS = [
+    ("ymd", re.compile(r"\b((?:19|20)\d{2})-(\d{2})-(\d{2})\b")),
+    ("mdy", re.compile(rf"\b{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+((?:19|20)\d{{2}})\b", re.I)),
+    ("dmy", re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON},?\s+((?:19|20)\d{{2}})\b", re.I)),
+    ("slash", re.compile(r"\b(\d{1,2})/(\d{1,2})/((?:19|20)\d{2})\b")),
+    ("my", re.compile(rf"\b{_MON},?\s+((?:19|20)\d{{2}})\b", re.I)),
+    ("md", re.compile(rf"\b{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*,?\s*(?:19|20)\d{{2}})", re.I)),
+    ("dm", re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}\b(?!,?\s+(?:19|20)\d{{2}})", re.I)),
+    ("m", re.compile(rf"\b(?:in|since|from|until|till|to|of|during|by|on)\s+(?:early\s+|late\s+|mid\s+)?{_MON}\b(?!\s*,?\s*(?:\d))", re.I)),
+    ("y", re.compile(r"\b(?:in|since|from|until|till|to|of|during|by)\s+((?:19|20)\d{2})\b(?![-/]\d)")),
+]
+_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d,]*\.\d)")
+_RANGE_PAREN = re.compile(r"\(\s*(?:normal|ref|reference|range|n\b|<|>|≤|≥|\d[\d.,]*\s*[-–]\s*\d)[^)]*\)", re.I)
+_UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "³": "3", "²": "2", "⁹": "9", "×": "x", "º": "°"})
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: float
+    unit: str          # UCUM code, "" when none was written
+    start: int         # offsets in the sentence
+    end: int
+
+
+class UnitReader:
+    """Finds a written unit right after a number and returns its UCUM code."""
+
+    def __init__(self, units: list[Concept]) -> None:
+        forms: dict[str, str] = {}
+        for c in units:
+            for t in (*c.terms, c.code):
+                forms.setdefault(t.translate(_UNIT_TRANS).lower(), c.code)
+        self._forms = forms
+        alts = sorted(forms, key=len, reverse=True)
+        body = "|".join(re.escape(a) for a in alts) or "(?!)"
+        self._re = re.compile(rf"\s?({body})(?![\w/])")
+        self.dims = {c.code: (c.attr("dim") or "") for c in units}
+
+    def at(self, text: str, pos: int) -> tuple[str, int] | None:
+        """(UCUM code, end offset) of a unit starting at ``pos`` (after optional space)."""
+        m = self._re.match(text.translate(_UNIT_TRANS).lower(), pos)
+        if not m:
+            return None
+        return self._forms[m.group(1)], m.end()
+
+
+def parse_number(raw: str) -> float:
+    return float(raw.replace(",", ""))
+
+
+def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Quantity]:
+    """Numbers (with their units) in sentence[start:end], skipping reference ranges in parentheses."""
+    blocked = [(m.start(), m.end()) for m in _RANGE_PAREN.finditer(sentence, start, end)]
+    out = []
+    for m in _NUMBER.finditer(sentence, start, end):
+        if any(s <= m.start() < e for s, e in blocked):
+            continue
+        nxt = sentence[m.end():m.end() + 1]
+        if nxt in ("-", "–") and sentence[m.end() + 1:m.end() + 2].isalpha():
+            continue  # "3-month history", "18F-FDG"
+        unit = units.at(sentence, m.end())
+        code, stop = (unit if unit else ("", m.end()))
+        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop))
+    return out
+
+
+def find_dates(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, raw-groups-joined) for every date expression, in text order."""
+    found: list[tuple[int, int, str, tuple[str, ...]]] = []
+    taken: list[tuple[int, int]] = []
+    for kind, rx in _DATE_PATTERNS:
+        for m in rx.finditer(text):
+            s, e = m.span()
+            if any(a < e and s < b for a, b in taken):
+                continue
+            taken.append((s, e))
+            found.append((s, e, kind, m.groups()))
+    found.sort()
+    return [(s, e, k, "|".join(g or "" for g in groups)) for s, e, k, groups in found]
+
+
+def resolve_date(kind: str, raw: str, anchor_year: int | None) -> tuple[str | None, int | None]:
+    """ISO (partial) date for a found expression, and the year it establishes (if absolute)."""
+    g = raw.split("|")
+
+    def mon(s: str) -> int:
+        return MONTHS[s[:3].lower()]
+
+    try:
+        if kind == "ymd":
+            return f"{int(g[0]):04d}-{int(g[1]):02d}-{int(g[2]):02d}", int(g[0])
+        if kind == "mdy":
+            return f"{int(g[2]):04d}-{mon(g[0]):02d}-{int(g[1]):02d}", int(g[2])
+        if kind == "dmy":
+            return f"{int(g[2]):04d}-{mon(g[1]):02d}-{int(g[0]):02d}", int(g[2])
+        if kind == "slash":
+            a, b, y = int(g[0]), int(g[1]), int(g[2])
+            month, day = (a, b) if a <= 12 else (b, a)  # month/day/year unless the first cannot be a month
+            if month > 12 or day > 31:
+                return None, None
+            return f"{y:04d}-{month:02d}-{day:02d}", y
+        if kind == "my":
+            return f"{int(g[1]):04d}-{mon(g[0]):02d}", int(g[1])
+        if kind == "y":
+            return f"{int(g[0]):04d}", int(g[0])
+        if anchor_year is None:
+            return None, None
+        if kind == "md":
+            return f"{anchor_year:04d}-{mon(g[0]):02d}-{int(g[1]):02d}", None
+        if kind == "dm":
+            return f"{anchor_year:04d}-{mon(g[1]):02d}-{int(g[0]):02d}", None
+        if kind == "m":
+            return f"{anchor_year:04d}-{mon(g[0]):02d}", None
+    except (ValueError, KeyError):
+        return None, None
+    return None, None
+
+
+def find_age(text: str, patterns: list[re.Pattern[str]], units: dict[str, str]) -> tuple[float, str, int, int] | None:
+    for rx in patterns:
+        m = rx.search(text)
+        if m:
+            value = float(m.group(1))
+            unit_word = (m.group(2) or "year").lower() if m.lastindex and m.lastindex >= 2 else "year"
+            return value, units.get(unit_word.rstrip("s"), "a"), m.start(), m.end()
+    return None
+
+
+def qualitative(window: str, rules: dict[str, Any]) -> str | None:
+    """'positive' / 'negative' when the words next to a test name say so."""
+    w = window.lower()
+    for word in rules.get("negative", []):
+        if re.search(word, w):
+            return "negative"
+    for word in rules.get("positive", []):
+        if re.search(word, w):
+            return "positive"
+    return None

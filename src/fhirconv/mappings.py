@@ -1,0 +1,291 @@
+"""The one door to terms, codes and context cues.
+
+Everything clinical that fhirconv knows lives in reviewable files under ``mappings/``
+(shipped inside the wheel as ``fhirconv/mappings``); this module only loads, checks
+and indexes them. Users overlay their own folder with ``--mappings DIR``: a row with
+the same key replaces the default one, new keys are added.
+
+Concept tables are TSV with the columns ``key system code display terms attrs source``:
+
+* ``key``: stable id ``category.name`` (e.g. ``disorder.breast_cancer``).
+* ``system``: ``sct``, ``loinc``, ``dicom``, ``ucum`` or empty (text-only concept).
+* ``terms``: ``|``-separated surface forms. Matching is case-insensitive and on whole
+  words; a term written in capitals (``ALL``, ``CT``) matches only in capitals.
+* ``attrs``: ``name=value`` pairs separated by ``;`` (kind-specific, e.g. ``class=primary``).
+* ``source``: where the code was confirmed (reference list or public source).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+
+from .errors import MappingsError
+
+SYSTEMS = {
+    "sct": "http://snomed.info/sct",
+    "loinc": "http://loinc.org",
+    "dicom": "http://dicom.nema.org/resources/ontology/DCM",
+    "ucum": "http://unitsofmeasure.org",
+    "": "",
+}
+COLUMNS = ("key", "system", "code", "display", "terms", "attrs", "source")
+_ABBREV = re.compile(r"^[A-Z0-9][A-Z0-9/+\-]*[A-Z0-9+]?$")
+_NORM_DROP = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "‐": "-", "µ": "u", "μ": "u"})
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One row of a concept table."""
+
+    key: str
+    system: str          # canonical system URL, "" for text-only concepts
+    code: str
+    display: str
+    terms: tuple[str, ...]
+    attrs: tuple[tuple[str, str], ...]
+    source: str
+    file: str
+    line: int
+
+    @property
+    def category(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def coded(self) -> bool:
+        return bool(self.system and self.code)
+
+    def attr(self, name: str, default: str | None = None) -> str | None:
+        for k, v in self.attrs:
+            if k == name:
+                return v
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A term found in a text: [start, end) in that text, and the concepts it names."""
+
+    start: int
+    end: int
+    term: str
+    keys: tuple[str, ...]
+
+
+def normalize(text: str) -> tuple[str, list[int]]:
+    """Lower-case, unify quotes/dashes/micro, turn hyphens into spaces, collapse white space.
+
+    Returns the normalised string and, for each of its characters, the index in ``text``.
+    """
+    out: list[str] = []
+    idx: list[int] = []
+    prev_space = True
+    low = text.translate(_NORM_DROP).lower()
+    for i, ch in enumerate(low):
+        if ch.isspace() or ch == "-":
+            if prev_space:
+                continue
+            out.append(" ")
+            idx.append(i)
+            prev_space = True
+        else:
+            out.append(ch)
+            idx.append(i)
+            prev_space = False
+    return "".join(out), idx
+
+
+def norm_term(term: str) -> str:
+    return normalize(term)[0].strip()
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum()
+
+
+class Matcher:
+    """Aho-Corasick dictionary scan: cost grows with the text, not with the number of terms."""
+
+    def __init__(self, concepts: Iterable[Concept]) -> None:
+        self._auto = ahocorasick.Automaton()
+        table: dict[str, tuple[set[str], set[str]]] = {}
+        for c in concepts:
+            for term in c.terms:
+                n = norm_term(term)
+                if not n:
+                    continue
+                keys, cased = table.setdefault(n, (set(), set()))
+                keys.add(c.key)
+                if _ABBREV.match(term) and any(ch.isalpha() for ch in term):
+                    cased.add(term)
+        for n, (keys, cased) in table.items():
+            self._auto.add_word(n, (n, tuple(sorted(keys)), tuple(sorted(cased))))
+        self.size = len(table)
+        if table:
+            self._auto.make_automaton()
+
+    def find(self, text: str) -> list[Match]:
+        """Longest non-overlapping whole-word matches (a trailing plural -s/-es is allowed)."""
+        if not self.size:
+            return []
+        norm, idx = normalize(text)
+        cands: list[tuple[int, int, str, tuple[str, ...]]] = []
+        for end, (term, keys, cased) in self._auto.iter(norm):
+            start = end - len(term) + 1
+            if start > 0 and _is_word(norm[start - 1]):
+                continue
+            stop = end + 1
+            for suffix in ("", "s", "es"):
+                j = stop + len(suffix)
+                if norm.startswith(suffix, stop) and (j >= len(norm) or not _is_word(norm[j])):
+                    stop = j
+                    break
+            else:
+                continue
+            o_start, o_end = idx[start], idx[stop - 1] + 1
+            if cased and all(text[o_start:o_start + len(c)] != c for c in cased):
+                continue
+            cands.append((o_start, o_end, term, keys))
+        cands.sort(key=lambda m: (m[0], -(m[1] - m[0])))
+        out: list[Match] = []
+        last = -1
+        for s, e, term, keys in cands:
+            if s >= last:
+                out.append(Match(s, e, term, keys))
+                last = e
+        return out
+
+
+@dataclass
+class Mappings:
+    """All concept tables and rule files, indexed."""
+
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    rules: dict[str, Any] = field(default_factory=dict)
+    folders: tuple[str, ...] = ()
+    _matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
+    _codes: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def __getitem__(self, key: str) -> Concept:
+        return self.concepts[key]
+
+    def get(self, key: str) -> Concept | None:
+        return self.concepts.get(key)
+
+    def category(self, name: str) -> Iterator[Concept]:
+        return (c for c in self.concepts.values() if c.category == name)
+
+    def matcher(self, *categories: str) -> Matcher:
+        """A matcher over the terms of the given categories (cached)."""
+        name = ",".join(sorted(categories))
+        if name not in self._matchers:
+            self._matchers[name] = Matcher(c for c in self.concepts.values() if c.category in categories)
+        return self._matchers[name]
+
+    def known_code(self, system: str, code: str) -> bool:
+        """True when (system URL, code) is a code of some concept in these mappings."""
+        if not self._codes:
+            self._codes = {(c.system, c.code) for c in self.concepts.values() if c.coded}
+        return (system, code) in self._codes
+
+    def rule(self, name: str) -> Any:
+        return self.rules.get(name)
+
+
+def default_folder() -> Path:
+    """The shipped mappings: inside the wheel, or the repository's ``mappings/`` in a checkout."""
+    packaged = resources.files("fhirconv").joinpath("mappings")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "mappings"
+
+
+def _parse_attrs(raw: str, where: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        if "=" not in part:
+            raise MappingsError(f"{where}: attribute {part!r} is not name=value; fix the attrs column")
+        k, v = part.split("=", 1)
+        out.append((k.strip(), v.strip()))
+    return tuple(out)
+
+
+def read_table(path: Path) -> Iterator[Concept]:
+    """Rows of one concept table; raises MappingsError naming the file and line."""
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise MappingsError(f"{path}: cannot open ({exc.strerror}); check the --mappings folder") from exc
+    with handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header[: len(COLUMNS)]) != COLUMNS:
+            raise MappingsError(f"{path}:1: header must be {' '.join(COLUMNS)} (tab-separated)")
+        for lineno, row in enumerate(reader, start=2):
+            if not row or not "".join(row).strip() or row[0].startswith("#"):
+                continue
+            where = f"{path.name}:{lineno}"
+            if len(row) < len(COLUMNS):
+                row = row + [""] * (len(COLUMNS) - len(row))
+            key, system, code, display, terms, attrs, source = (x.strip() for x in row[: len(COLUMNS)])
+            if "." not in key:
+                raise MappingsError(f"{where}: key {key!r} must look like category.name")
+            if system not in SYSTEMS:
+                raise MappingsError(f"{where}: unknown system {system!r}; use one of sct, loinc, dicom, ucum")
+            if bool(system) != bool(code):
+                raise MappingsError(f"{where}: system and code must be given together (or both empty)")
+            yield Concept(key, SYSTEMS[system], code, display,
+                          tuple(t.strip() for t in terms.split("|") if t.strip()),
+                          _parse_attrs(attrs, where), source, path.name, lineno)
+
+
+def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, Any], overlay: bool) -> None:
+    if not folder.is_dir():
+        raise MappingsError(f"{folder}: not a folder of mappings; pass an existing directory to --mappings")
+    for path in sorted(folder.glob("*.tsv")):
+        seen: set[str] = set()
+        for c in read_table(path):
+            if c.key in seen:
+                raise MappingsError(f"{path.name}:{c.line}: key {c.key} appears twice in this file")
+            seen.add(c.key)
+            if c.key in concepts and not overlay and concepts[c.key].file != c.file:
+                raise MappingsError(f"{path.name}:{c.line}: key {c.key} is already defined in {concepts[c.key].file}")
+            concepts[c.key] = c
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise MappingsError(f"{path}: not valid YAML ({exc}); fix the file") from exc
+        if not isinstance(data, dict):
+            raise MappingsError(f"{path}: must hold a mapping at the top level")
+        if overlay and path.stem in rules and isinstance(rules[path.stem], dict):
+            merged = dict(rules[path.stem])
+            merged.update(data)
+            data = merged
+        rules[path.stem] = data
+
+
+def load(*overlays: str | Path) -> Mappings:
+    """Load the shipped mappings, then each overlay folder in order."""
+    return _load(tuple(str(Path(o).resolve()) for o in overlays))
+
+
+@lru_cache(maxsize=8)
+def _load(overlays: tuple[str, ...]) -> Mappings:
+    concepts: dict[str, Concept] = {}
+    rules: dict[str, Any] = {}
+    base = default_folder()
+    _load_folder(base, concepts, rules, overlay=False)
+    for o in overlays:
+        _load_folder(Path(o), concepts, rules, overlay=True)
+    return Mappings(concepts=concepts, rules=rules, folders=(str(base), *overlays))

@@ -1,0 +1,140 @@
+"""read → extract → build → bundle → validate, for one document or many.
+
+The only module that chains the stages; the CLI and the public API call it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import read as reader
+from .build import Builder, content_hash
+from .bundle import dumps, make_bundle, ndjson_lines
+from .errors import FhirconvError, ValidationError
+from .extract import extract
+from .mappings import Mappings, load
+from .model import DocumentReport, Extraction, Issue, Severity, SourceDocument
+
+
+@dataclass
+class Conversion:
+    """The result for one document."""
+
+    extraction: Extraction
+    bundle: dict[str, Any] | None
+    issues: list[Issue] = field(default_factory=list)
+    report: DocumentReport = field(default_factory=lambda: DocumentReport(name=""))
+
+
+class Pipeline:
+    def __init__(self, mappings: Mappings | None = None, *, bundle_type: str = "transaction",
+                 validate: bool = True) -> None:
+        self.mappings = mappings or load()
+        self.builder = Builder(self.mappings)
+        self.bundle_type = bundle_type
+        self.validate = validate
+
+    def convert(self, doc: SourceDocument) -> Conversion:
+        ex = extract(doc, self.mappings)
+        report = DocumentReport(name=doc.name, kind=ex.kind.value, patients=len(ex.patients))
+        report.warnings.extend(doc.warnings)
+        report.warnings.extend(ex.warnings)
+        if not ex.patients:
+            return Conversion(ex, None, [], report)
+        built = self.builder.build(ex)
+        report.warnings.extend(built.warnings)
+        bundle = make_bundle(built.resources, content_hash(doc.original), self.bundle_type)
+        issues: list[Issue] = []
+        if self.validate:
+            from .validate import validate_resource
+
+            issues = validate_resource(bundle, mappings=self.mappings, foreign=False)
+            errors = [i for i in issues if i.severity in (Severity.ERROR, Severity.FATAL)]
+            if errors:
+                report.errors.extend(f"{i.location}: {i.message}" for i in errors)
+        report.resources = dict(sorted(Counter(r["resourceType"] for r in built.resources).items()))
+        return Conversion(ex, bundle, issues, report)
+
+
+def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None = None,
+                 bundle_type: str = "transaction") -> dict[str, Any] | None:
+    """Convert one text; returns the Bundle (None when the text describes no individual patient).
+
+    Raises ValidationError when the bundle does not pass validation.
+    """
+    conv = Pipeline(mappings, bundle_type=bundle_type).convert(reader.read_text(text, name))
+    if conv.report.errors:
+        raise ValidationError(f"{name}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
+    return conv.bundle
+
+
+def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings | None = None,
+                   bundle_type: str = "transaction", ndjson: bool = False,
+                   progress: Callable[[DocumentReport], None] | None = None) -> list[DocumentReport]:
+    """Convert every input into OUT/<stem>.json; every input ends up in the returned summary."""
+    pipe = Pipeline(mappings, bundle_type=bundle_type)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports: list[DocumentReport] = []
+    ndjson_buf: dict[str, list[str]] = {}
+    for path in reader.expand_inputs(inputs):
+        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None)
+        reports.append(report)
+        if progress:
+            progress(report)
+    if ndjson:
+        nd = out_dir / "ndjson"
+        nd.mkdir(exist_ok=True)
+        for rtype, lines in sorted(ndjson_buf.items()):
+            (nd / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = {"documents": [_report_dict(r) for r in reports], "totals": _totals(reports)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return reports
+
+
+def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str, list[str]] | None) -> DocumentReport:
+    name = "<stdin>" if path == "-" else path
+    try:
+        doc = reader.read_path(path)
+        conv = pipe.convert(doc)
+    except FhirconvError as exc:
+        return DocumentReport(name=name, errors=[str(exc)])
+    report = conv.report
+    report.name = name
+    if conv.bundle is None:
+        return report
+    stem = "stdin" if path == "-" else Path(path).stem
+    target = out_dir / f"{stem}.json"
+    if report.errors:
+        target = out_dir / f"{stem}.invalid.json"
+    target.write_text(dumps(conv.bundle), encoding="utf-8")
+    report.output = str(target)
+    if ndjson_buf is not None and not report.errors:
+        for rtype, lines in ndjson_lines(e["resource"] for e in conv.bundle["entry"]).items():
+            ndjson_buf.setdefault(rtype, []).extend(lines)
+    return report
+
+
+def _report_dict(r: DocumentReport) -> dict[str, Any]:
+    return {"name": r.name, "kind": r.kind, "patients": r.patients, "resources": r.resources,
+            "warnings": r.warnings, "errors": r.errors, "output": r.output}
+
+
+def _totals(reports: list[DocumentReport]) -> dict[str, Any]:
+    res: Counter[str] = Counter()
+    for r in reports:
+        res.update(r.resources)
+    return {"documents": len(reports), "converted": sum(1 for r in reports if r.output and r.ok),
+            "no_patient": sum(1 for r in reports if r.ok and not r.output),
+            "failed": sum(1 for r in reports if not r.ok), "patients": sum(r.patients for r in reports),
+            "resources": dict(sorted(res.items()))}
+
+
+def iter_extractions(inputs: Iterable[str], mappings: Mappings | None = None) -> Iterator[Extraction]:
+    maps = mappings or load()
+    for path in reader.expand_inputs(inputs):
+        yield extract(reader.read_path(path), maps)
