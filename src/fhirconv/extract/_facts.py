@@ -91,14 +91,23 @@ class Extractor:
             for w in words:
                 lat[w.lower()] = side
         sex_words = {w.lower(): s for s, ws in subj.get("sex", {}).items() for w in ws}
+        self.number_words = {str(k).lower(): int(v) for k, v in subj.get("number_words", {}).items()}
+        tens = [w for w, v in self.number_words.items() if v >= 20]
+        units = [w for w, v in self.number_words.items() if v < 10]
+        number = "(?:(?:" + "|".join(tens) + r")(?:[\s-](?:" + "|".join(units) + "))?|" + "|".join(
+            w for w, v in self.number_words.items() if v < 20) + ")"
+
+        def pat(p: str) -> str:
+            return p.replace("{number}", number)
+
         self.rules = _Rules(
             sections=sec,
             context=ContextEngine(ctx),
             literature=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("patterns", [])],
             index_phrases=_words_re(ctx.get("index_patient", [])),
-            age=[re.compile(p, re.I) for p in subj.get("age", [])],
+            age=[re.compile(pat(p), re.I) for p in subj.get("age", [])],
             age_units=subj.get("age_units", {}),
-            intro=re.compile(subj.get("intro", r"(?!)"), re.I),
+            intro=re.compile(pat(subj.get("intro", r"(?!)")), re.I),
             markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
             cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
             single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
@@ -123,10 +132,14 @@ class Extractor:
     # ------------------------------------------------------------------ document level
     def run(self, doc: SourceDocument) -> Extraction:
         text = doc.text
+        self._text = text
+        self._abbrev: dict[str, tuple[str, ...]] = {}
+        self._sides: dict[int, dict[str, set[str]]] = {}
         sections = split_sections(text, self.rules.sections)
         sentences = split_sentences(text, sections)
         has_case = any(s.kind == "case" for s in sections)
         eligible = [self._eligible(s) for s in sentences]
+        self._drop_background(sentences, eligible)
         patients, kind, warnings = self._triage(text, sentences, eligible)
         if not patients:
             return Extraction(doc, kind, (), tuple(warnings), _section_spans(doc, sections))
@@ -147,7 +160,7 @@ class Extractor:
             self._sentence(doc, sent, owner, dates, has_case)
         out = []
         for p in patients:
-            facts = _dedupe(self._demographics(doc, p) + p.facts)
+            facts = _dedupe(self._demographics(doc, p) + self._settle(p))
             out.append(PatientFacts(p.index, p.label, tuple(facts)))
         return Extraction(doc, kind, tuple(out), tuple(warnings), _section_spans(doc, sections))
 
@@ -161,6 +174,30 @@ class Extractor:
         if any(p.search(s.text) for p in self.rules.literature) and not index:
             return bool(self.rules.intro.search(s.text)) and not self.rules.literature[0].search(s.text)
         return True
+
+    def _drop_background(self, sentences: list[Sentence], eligible: list[bool]) -> None:
+        """In a summary paragraph, what comes before the patient is introduced is background knowledge."""
+        r = self.rules
+        by_section: dict[tuple[str, int], list[int]] = {}
+        section_id = 0
+        prev = None
+        for i, s in enumerate(sentences):
+            if prev is not None and (s.section != prev.section or "\n\n" in self._text[prev.end:s.start]):
+                section_id += 1
+            prev = s
+            by_section.setdefault((s.section, section_id), []).append(i)
+        for (kind, _), idxs in by_section.items():
+            if kind not in ("body", "abstract"):
+                continue
+            first = next((i for i in idxs if r.intro.search(sentences[i].text) or r.single_case.search(sentences[i].text)
+                          or r.markers.search(sentences[i].text)), None)
+            if first is None:
+                continue
+            for i in idxs:
+                if i >= first:
+                    break
+                if not r.index_phrases.search(sentences[i].text):
+                    eligible[i] = False
 
     def _triage(self, text: str, sentences: list[Sentence], eligible: list[bool]
                 ) -> tuple[list[_Patient], DocumentKind, list[str]]:
@@ -231,14 +268,14 @@ class Extractor:
         # age and sex from the introduction
         m = r.intro.search(text)
         if m and p.age is None:
-            found = find_age(m.group(0), r.age, r.age_units)
+            found = find_age(m.group(0), r.age, r.age_units, self.number_words)
             if found:
                 p.age = (found[0], found[1], self._span(doc, sent, m.start(), m.end()))
             noun = m.group(2).lower()
             if noun in r.sex_words and p.sex is None:
                 p.sex = (r.sex_words[noun], self._span(doc, sent, m.start(2), m.end(2)))
         if p.age is None and not summary_only:
-            found = find_age(text, r.age, r.age_units)
+            found = find_age(text, r.age, r.age_units, self.number_words)
             if found:
                 p.age = (found[0], found[1], self._span(doc, sent, found[2], found[3]))
         if p.sex is None:
@@ -248,7 +285,12 @@ class Extractor:
         if not summary_only:
             self._deceased(doc, sent, p, ctx, dates)
         matches = self._matches(text)
+        self._matches_cache = matches
         sites = [mt for mt in matches if self._cat(mt) == "body_site"]
+        for st in sites:
+            lat = self._site_laterality(text, st)
+            if lat:
+                self._note_side(p, self._site(st)[0], lat)
         labs: list[Match] = []
         modal_seen: set[str] = set()
         for mt in matches:
@@ -280,8 +322,10 @@ class Extractor:
             elif cat == "procedure":
                 if assertion in (Assertion.PRESENT, Assertion.HISTORICAL):
                     lat = self._laterality_before(text, mt.start)
+                    site = concept.attr("site")
                     p.facts.append(Fact("procedure", key, text[mt.start:mt.end], span, p.index, assertion,
-                                        sent.section, tuple(base + ([("laterality", lat)] if lat else []))))
+                                        sent.section, tuple(base + ([("laterality", lat)] if lat else [])
+                                                            + ([("body_site", site)] if site else []))))
             elif cat == "medication":
                 if assertion in (Assertion.PRESENT, Assertion.HISTORICAL):
                     stopped = bool(r.discontinued.search(text[max(0, mt.start - 40):mt.start]))
@@ -293,7 +337,26 @@ class Extractor:
             self._metastases(doc, sent, p, ctx, sites, dates)
 
     def _matches(self, text: str) -> list[Match]:
-        matches = self.matcher.find(text) + self.site_matcher.find(text)
+        matches = self.matcher.find(text)
+        # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
+        for m in re.finditer(r"\(([A-Z][A-Za-z0-9-]{1,9})\)", text):
+            prev = [mt for mt in matches if mt.end <= m.start() and m.start() - mt.end <= 2]
+            if prev:
+                self._abbrev[m.group(1)] = prev[-1].keys
+        if self._abbrev:
+            redone = []
+            for mt in matches:
+                word = text[mt.start:mt.end]
+                if word in self._abbrev and self._abbrev[word] != mt.keys:
+                    mt = Match(mt.start, mt.end, mt.term, self._abbrev[word])
+                redone.append(mt)
+            matches = redone
+            known = {(mt.start, mt.end) for mt in matches}
+            for word, keys in self._abbrev.items():
+                for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+                    if not any(a <= m.start() < b for a, b in known):
+                        matches.append(Match(m.start(), m.end(), word.lower(), keys))
+        matches = matches + self.site_matcher.find(text)
         # coordinated heads: "estrogen and progesterone receptor" names two tests
         extra = []
         for i, mt in enumerate(matches):
@@ -329,7 +392,18 @@ class Extractor:
                 return side
         return None
 
+    def _site(self, site: Match) -> tuple[str, str | None]:
+        """(general body-site key, laterality) of a site match: 'left breast' → (body_site.breast, left)."""
+        concept = self.maps[self._key(site, "body_site")]
+        parent = concept.attr("parent")
+        if parent and parent in self.maps.concepts and concept.attr("laterality"):
+            return parent, concept.attr("laterality")
+        return concept.key, concept.attr("laterality")
+
     def _site_laterality(self, text: str, site: Match) -> str | None:
+        own = self._site(site)[1]
+        if own:
+            return own
         lat = self._laterality_before(text, site.start, 2)
         if lat:
             return lat
@@ -340,6 +414,40 @@ class Extractor:
             if matched not in {t.lower() for t in concept.terms}:
                 return "bilateral"
         return None
+
+    def _note_side(self, p: _Patient, site: str, lat: str) -> None:
+        """Remember that this patient's <site> (and the structures containing it) was named with a side."""
+        seen = 0
+        while site and seen < 6:
+            self._sides.setdefault(p.index, {}).setdefault(site, set()).add(lat)
+            parent = self.maps[site].attr("parent") if site in self.maps.concepts else None
+            site, seen = (parent or ""), seen + 1
+
+    def _settle(self, p: _Patient) -> list[Fact]:
+        """Patient-level rules: generic 'metastasis' gives way to site-specific ones; a lateral organ
+        named with one side only lends that side to the diseases of that organ."""
+        for f in p.facts:
+            if f.attr("body_site") and f.attr("laterality") in ("left", "right") and f.assertion in (
+                    Assertion.PRESENT, Assertion.HISTORICAL):
+                self._note_side(p, f.attr("body_site"), f.attr("laterality"))
+        sides = self._sides.get(p.index, {})
+        has_site_mets = any(f.kind == "condition" and f.attr("role") == "metastasis" and f.attr("body_site")
+                            for f in p.facts)
+        out = []
+        for f in p.facts:
+            concept = self.maps.get(f.concept) if f.concept else None
+            if (has_site_mets and f.kind == "condition" and concept is not None
+                    and concept.attr("neoplasm") == "secondary" and not concept.attr("site")):
+                continue
+            site = f.attr("body_site")
+            if f.kind in ("condition", "finding") and site and not f.attr("laterality") and f.assertion in (
+                    Assertion.PRESENT, Assertion.HISTORICAL):
+                seen = sides.get(site, set())
+                if len(seen) == 1:
+                    f = Fact(f.kind, f.concept, f.text, f.span, f.patient, f.assertion, f.section,
+                             f.attrs + (("laterality", next(iter(seen))),))
+            out.append(f)
+        return out
 
     # ------------------------------------------------------------------ kinds of facts
     def _deceased(self, doc: SourceDocument, sent: Sentence, p: _Patient, ctx: SentenceContext,
@@ -375,8 +483,10 @@ class Extractor:
             if not lat:
                 # "carcinoma of the right kidney": the site named right after the disease
                 for st in sites:
-                    if 0 <= st.start - mt.end <= 12 and self._key(st, "body_site") == site:
+                    if -3 <= st.start - mt.end <= 12 and self._site(st)[0] == site:
                         lat = self._site_laterality(text, st)
+                    elif st.start >= mt.start and st.end <= mt.end and self._site(st)[1]:
+                        lat = self._site(st)[1]
         if lat:
             attrs.append(("laterality", lat))
         attrs.append(("role", role))
@@ -395,9 +505,21 @@ class Extractor:
         text = sent.text
         if not sites:
             return
+        disorders = [(mt.start, mt.end) for mt in self._matches_cache if self._cat(mt) == "disorder"]
+        sites = [st for st in sites if not any(a <= st.start and st.end <= b for a, b in disorders)]
+
+        def gap_text(a: int, b: int) -> str:
+            g = text[a:b]
+            for da, db in disorders:
+                if a <= da and db <= b:
+                    g = g[: da - a] + " " * (db - da) + g[db - a:]
+            return g.lower()
+
+        named = [(mt.start, mt.end) for mt in self._matches_cache if self._cat(mt) == "disorder"
+                 and self.maps[self._key(mt, "disorder")].attr("site")]
         for m in r.metastasis.finditer(text):
             word = m.group(0).lower()
-            if word not in r.metastasis_strong:
+            if word not in r.metastasis_strong or any(a <= m.start() < b for a, b in named):
                 continue
             targets: list[Match] = []
             # after the word: links, laterality and coordinated sites
@@ -405,10 +527,11 @@ class Extractor:
             for st in sites:
                 if st.start < pos:
                     continue
-                gap = text[pos:st.start].lower()
+                gap = gap_text(pos, st.start)
                 toks = re.findall(r"[a-z]+", gap)
-                if all(t in r.site_links or t in r.laterality or t in ("and", "or", "multiple", "distant")
-                       for t in toks) and len(toks) <= 4 and not re.search(r"[.;:]", gap):
+                unknown = [t for t in toks if not (t in r.site_links or t in r.laterality
+                                                   or t in ("and", "or", "multiple", "distant"))]
+                if len(unknown) <= (2 if not targets else 0) and len(toks) <= 6 and not re.search(r"[.;:]", gap):
                     targets.append(st)
                     pos = st.end
                 else:
@@ -432,7 +555,7 @@ class Extractor:
             if other:
                 continue
             for st in targets:
-                site_key = self._key(st, "body_site")
+                site_key = self._site(st)[0]
                 site = self.maps[site_key]
                 lat = self._site_laterality(text, st)
                 attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site_key)]
@@ -461,7 +584,7 @@ class Extractor:
         region = []
         for st in sites:
             if 0 <= st.start - mt.end <= 25 or 0 <= mt.start - st.end <= 3:
-                region.append(self._key(st, "body_site"))
+                region.append(self._site(st)[0])
         vm = _FINDINGS_VERB.search(text, mt.end)
         findings = text[vm.end():].strip(" .:") if vm else ""
         attrs = base + [("modality", concept.code), ("body_sites", tuple(region))]
@@ -583,7 +706,8 @@ def _dedupe(facts: list[Fact]) -> list[Fact]:
         elif f.kind == "lab":
             key = (f.kind, f.concept, f.attr("value"), f.attr("unit"))
         else:
-            key = (f.kind, f.concept or f.text.lower(), f.assertion, f.attr("body_site"))
+            group = "asserted" if f.assertion in (Assertion.PRESENT, Assertion.HISTORICAL) else f.assertion.value
+            key = (f.kind, f.concept or f.text.lower(), group, f.attr("body_site"))
         if key in seen:
             i = seen[key]
             old = out[i]

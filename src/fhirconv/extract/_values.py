@@ -129,11 +129,22 @@ def resolve_date(kind: str, raw: str, anchor_year: int | None) -> tuple[str | No
     return None, None
 
 
-def find_age(text: str, patterns: list[re.Pattern[str]], units: dict[str, str]) -> tuple[float, str, int, int] | None:
+def word_number(raw: str, words: dict[str, int]) -> float:
+    """'16' → 16, 'sixteen' → 16, 'twenty-five' → 25."""
+    try:
+        return float(raw)
+    except ValueError:
+        return float(sum(words.get(w, 0) for w in re.split(r"[\s-]+", raw.lower())))
+
+
+def find_age(text: str, patterns: list[re.Pattern[str]], units: dict[str, str],
+             words: dict[str, int] | None = None) -> tuple[float, str, int, int] | None:
     for rx in patterns:
         m = rx.search(text)
         if m:
-            value = float(m.group(1))
+            value = word_number(m.group(1), words or {})
+            if not value:
+                continue
             unit_word = (m.group(2) or "year").lower() if m.lastindex and m.lastindex >= 2 else "year"
             return value, units.get(unit_word.rstrip("s"), "a"), m.start(), m.end()
     return None

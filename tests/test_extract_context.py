@@ -1,0 +1,92 @@
+"""Assertion status from sentence context (ConText rules), on sentences written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirconv import extract_text
+from fhirconv.model import Assertion
+
+INTRO = "A 52-year-old man presented to our clinic. "
+
+
+def facts_for(text: str, kind: str | None = None):
+    ex = extract_text(INTRO + text)
+    assert len(ex.patients) == 1
+    return [f for f in ex.patients[0].facts if kind is None or f.kind == kind]
+
+
+def status(text: str, concept: str) -> set[Assertion]:
+    found = {f.assertion for f in facts_for(text) if f.concept == concept}
+    assert found, f"{concept} not found in {text!r}"
+    return found
+
+
+@pytest.mark.parametrize("sentence", [
+    "He had no fever.",
+    "He denied fever and chills.",
+    "There was no evidence of fever on admission.",
+    "Fever was absent.",
+    "He was admitted without fever.",
+])
+def test_negation_forward_and_backward(sentence):
+    assert status(sentence, "finding.fever") == {Assertion.NEGATED}
+
+
+def test_terminator_ends_negation_scope():
+    text = "He had no fever but complained of a severe headache."
+    assert status(text, "finding.fever") == {Assertion.NEGATED}
+    assert status(text, "finding.headache") == {Assertion.PRESENT}
+
+
+def test_negation_window_covers_a_list():
+    text = "He had no symptoms such as night sweats, fever or weight loss."
+    for concept in ("finding.night_sweats", "finding.fever", "finding.weight_loss"):
+        assert status(text, concept) == {Assertion.NEGATED}, concept
+
+
+def test_prefix_non_negates_only_the_next_word():
+    text = "Examination found a non-tender swelling of the neck."
+    assert Assertion.NEGATED not in {f.assertion for f in facts_for(text) if f.concept == "finding.swelling"}
+
+
+def test_cue_inside_a_disease_name_is_not_a_cue():
+    text = "Biopsy confirmed non-Hodgkin lymphoma."
+    conds = [f for f in facts_for(text, "condition") if "lymphoma" in f.text.lower()]
+    assert conds and all(f.assertion == Assertion.PRESENT for f in conds)
+
+
+def test_ruled_out_is_refuted():
+    assert status("Tuberculosis was ruled out by culture.", "disorder.tuberculosis") == {Assertion.REFUTED}
+
+
+def test_suspected_is_possible():
+    assert status("Pneumonia was suspected on the chest film.", "disorder.pneumonia") == {Assertion.POSSIBLE}
+
+
+def test_alternatives_under_a_provisional_cue_are_a_differential():
+    text = "The working diagnosis was lymphoma or sarcoma."
+    assert status(text, "disorder.lymphoma") == {Assertion.DIFFERENTIAL}
+
+
+def test_history_is_still_asserted():
+    found = status("He had a history of hypertension.", "disorder.hypertension")
+    assert found == {Assertion.HISTORICAL}
+
+
+def test_family_member_is_not_the_patient():
+    assert not [f for f in facts_for("His mother had breast cancer.", "condition")]
+
+
+def test_cited_study_is_not_the_patient():
+    text = "Smith et al. reported a patient with melanoma and fever."
+    assert not [f for f in facts_for(text) if f.kind in ("condition", "finding")]
+
+
+def test_planned_procedure_is_not_written():
+    text = "A mastectomy was planned."
+    assert not [f for f in facts_for(text, "procedure")]
+
+
+def test_testing_for_a_disease_does_not_assert_it():
+    assert status("Serology tests for tuberculosis were sent.", "disorder.tuberculosis") == {Assertion.POSSIBLE}

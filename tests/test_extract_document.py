@@ -1,0 +1,95 @@
+"""Document kind, patients, sections, laterality and metastasis relations, on texts written for these tests."""
+
+from __future__ import annotations
+
+from fhirconv import extract_text
+from fhirconv.model import Assertion, DocumentKind
+
+
+def conditions(ex, patient=0):
+    return [f for f in ex.patients[patient].facts if f.kind == "condition"]
+
+
+def test_review_without_patient():
+    text = ("Renal cell carcinoma in adults\n\nRenal cell carcinoma usually presents with haematuria. "
+            "Metastases to the lungs and bones are common. Nephrectomy is the standard treatment.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.REVIEW and ex.patients == ()
+
+
+def test_cohort_without_individual_patient():
+    text = ("Outcomes of gastric lymphoma\n\nMethods We retrospectively reviewed 41 patients treated between "
+            "2010 and 2019. Results Most patients were women; CT and endoscopy were performed in all.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.COHORT and ex.patients == ()
+
+
+def test_case_series_gives_one_patient_per_case():
+    text = ("Two cases of tuberculosis\n\nCase 1: A 30-year-old man presented with fever and cough. "
+            "Case 2: A 71-year-old woman presented with weight loss. She died two months later.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+    first, second = ex.patients
+    sex = {p.index: next(f.text for f in p.facts if f.kind == "sex") for p in ex.patients}
+    assert sex == {0: "male", 1: "female"}
+    assert any(f.concept == "finding.fever" for f in first.facts)
+    assert not any(f.concept == "finding.fever" for f in second.facts)
+    assert any(f.kind == "deceased" for f in second.facts) and not any(f.kind == "deceased" for f in first.facts)
+
+
+def test_age_in_words_and_sex():
+    ex = extract_text("We report the case of a nineteen-year-old girl with pneumonia.")
+    facts = ex.patients[0].facts
+    assert next(f for f in facts if f.kind == "age").attr("value") == 19
+    assert next(f for f in facts if f.kind == "sex").text == "female"
+
+
+def test_background_before_the_introduction_is_not_about_the_patient():
+    text = ("Melanoma is the most common cause of small bowel metastasis. "
+            "We present a 60-year-old man with anaemia. Endoscopy was normal.")
+    ex = extract_text(text)
+    concepts = {f.concept for f in conditions(ex)}
+    assert "disorder.melanoma" not in concepts
+    assert "disorder.anaemia" in concepts
+
+
+def test_discussion_counts_only_where_it_names_our_patient():
+    text = ("Case report\nA 45-year-old woman had a cough.\n\nDiscussion\n"
+            "Sarcoidosis may mimic tuberculosis. In our patient, pneumonia was confirmed.")
+    concepts = {f.concept: f.assertion for f in conditions(extract_text(text))}
+    assert concepts.get("disorder.pneumonia") == Assertion.PRESENT
+    assert "disorder.tuberculosis" not in concepts
+
+
+def test_metastasis_relation_with_laterality():
+    text = "A 58-year-old woman with lung cancer had metastases to both breasts and the left adrenal gland."
+    mets = {f.attr("body_site"): f.attr("laterality") for f in conditions(extract_text(text))
+            if f.attr("role") == "metastasis"}
+    assert mets.get("body_site.breast") == "bilateral"
+    assert mets.get("body_site.adrenal") == "left"
+
+
+def test_site_before_the_metastasis_word_and_plural_paired_organ():
+    text = "A 66-year-old man with prostate cancer was found to have bone and lung metastases."
+    sites = {f.attr("body_site") for f in conditions(extract_text(text)) if f.attr("role") == "metastasis"}
+    assert {"body_site.bone", "body_site.lung"} <= sites
+
+
+def test_laterality_of_a_primary_from_the_organ_named_with_a_side():
+    text = ("A 61-year-old woman had a mass in the right kidney. Nephrectomy showed renal cell carcinoma.")
+    rcc = next(f for f in conditions(extract_text(text)) if f.concept == "disorder.rcc")
+    assert rcc.attr("laterality") == "right"
+
+
+def test_abbreviation_defined_in_the_text_wins():
+    text = ("A 70-year-old man had squamous cell lung cancer (SQLC). The SQLC was treated with radiotherapy.")
+    concepts = [f.concept for f in conditions(extract_text(text))]
+    assert concepts.count("disorder.lung_scc") >= 1 and all(c == "disorder.lung_scc" for c in concepts)
+
+
+def test_spans_point_into_the_original_text():
+    text = "A 40-year-old woman presented with  headache\r\nand vomiting."
+    ex = extract_text(text)
+    for f in ex.patients[0].facts:
+        if f.kind == "finding":
+            assert text[f.span.start:f.span.end].lower() in ("headache", "vomiting")

@@ -1,0 +1,64 @@
+"""Numbers, units, dates and ages read from sentences written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirconv.extract._values import UnitReader, find_dates, quantities, resolve_date
+
+
+@pytest.fixture(scope="module")
+def units(maps):
+    return UnitReader(list(maps.category("unit")))
+
+
+def q(sentence: str, units: UnitReader) -> list[tuple[float, str]]:
+    return [(x.value, x.unit) for x in quantities(sentence, 0, len(sentence), units)]
+
+
+def test_thousands_separator_and_micro_sign(units):
+    assert q("count 45,000/µL today", units) == [(45000.0, "/uL")]
+
+
+def test_unit_glued_to_number(units):
+    assert q("haemoglobin 9.1g/dL", units) == [(9.1, "g/dL")]
+
+
+def test_molar_units_and_reference_range_skipped(units):
+    assert q("sodium 128 mmol/L (135-145)", units) == [(128.0, "mmol/L")]
+    assert q("marker 88 U/mL (normal <35 U/mL)", units) == [(88.0, "U/mL")]
+
+
+def test_value_inside_parentheses_is_kept(units):
+    assert q("raised AST (412 U/L)", units) == [(412.0, "U/L")]
+
+
+def test_hyphenated_durations_are_not_values(units):
+    assert q("a 4-week history", units) == []
+
+
+def resolve_all(text: str) -> list[str]:
+    anchor = None
+    out = []
+    for _, _, kind, raw in find_dates(text):
+        iso, year = resolve_date(kind, raw, anchor)
+        if year:
+            anchor = year
+        if iso:
+            out.append(iso)
+    return out
+
+
+def test_partial_dates_take_the_last_absolute_year():
+    text = "Symptoms began in August 2019. Surgery on Sep 3 and a scan on 28 Sept; seen again in December."
+    assert resolve_all(text) == ["2019-08", "2019-09-03", "2019-09-28", "2019-12"]
+
+
+def test_full_and_numeric_dates():
+    assert resolve_all("admitted on 3 March 2021, discharged March 9, 2021") == ["2021-03-03", "2021-03-09"]
+    assert resolve_all("scanned on 11/25/2019") == ["2019-11-25"]
+    assert resolve_all("a biopsy on 2018-06-30") == ["2018-06-30"]
+
+
+def test_partial_date_without_an_anchor_is_left_out():
+    assert resolve_all("surgery on Oct 5") == []
