@@ -20,8 +20,6 @@ FACT_SECTIONS = {"body", "case", "abstract"}
 _CONNECTOR = re.compile(r"^[\s,]*(?:and|or|,|/|&)?[\s,]*(?:the\s+)?$", re.I)
 _GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
 _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
-_FINDINGS_VERB = re.compile(r"\b(?:showed|shows|show|revealed|reveals|demonstrated|demonstrates|found|"
-                            r"confirmed|displayed|identified|detected|noted|depicted)\b", re.I)
 
 
 @dataclass
@@ -33,6 +31,7 @@ class _Patient:
     sex: tuple[str, Span] | None = None
     age: tuple[float, str, Span] | None = None
     facts: list[Fact] = field(default_factory=list)
+    last_exam: tuple[int, str] | None = None
 
 
 @dataclass
@@ -57,6 +56,9 @@ class _Rules:
     relapse: re.Pattern[str]
     discontinued: re.Pattern[str]
     results: dict[str, list[str]]
+    exam_result: re.Pattern[str]
+    exam_act: re.Pattern[str]
+    exam_repeat: re.Pattern[str]
 
 
 def _words_re(words: list[str]) -> re.Pattern[str]:
@@ -121,6 +123,9 @@ class Extractor:
             relapse=_words_re(rel.get("relapse", [])),
             discontinued=_words_re(rel.get("discontinued", [])),
             results=rel.get("result_words", {}),
+            exam_result=_words_re(rel.get("exam_result_verbs", [])),
+            exam_act=_words_re(rel.get("exam_act_verbs", [])),
+            exam_repeat=_words_re(rel.get("exam_repeat", [])),
         )
         # body sites are matched on their own: they sit inside disease names ("breast cancer")
         self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"))
@@ -580,12 +585,26 @@ class Extractor:
             return
         if concept.key in seen:
             return  # "magnetic resonance imaging (MRI)": one examination named twice
+        vm = self.rules.exam_result.search(text, mt.end)
+        if vm and vm.start() - mt.end > 120:
+            vm = None
+        on_exam = re.search(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", text[max(0, mt.start - 30):mt.start])
+        acted = vm is not None or bool(self.rules.exam_act.search(text))
+        if not acted and not on_exam:
+            return  # the modality is talked about, no examination is reported
+        if not acted and any(f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts):
+            return  # "the diagnosis on CT was ...": refers back to the examination already reported
         seen.add(concept.key)
+        # the same modality again in the very next sentence, not said to be a repeat: the same examination
+        last = p.last_exam
+        p.last_exam = (sent.index, concept.code)
+        if last and last[1] == concept.code and sent.index - last[0] <= 1 \
+                and not self.rules.exam_repeat.search(text):
+            return
         region = []
         for st in sites:
             if 0 <= st.start - mt.end <= 25 or 0 <= mt.start - st.end <= 3:
                 region.append(self._site(st)[0])
-        vm = _FINDINGS_VERB.search(text, mt.end)
         findings = text[vm.end():].strip(" .:") if vm else ""
         attrs = base + [("modality", concept.code), ("body_sites", tuple(region))]
         if concept.attr("hybrid"):
