@@ -27,6 +27,7 @@ from .mappings import Mappings
 from .mappings import load as load_mappings
 from .model import Extraction, Issue
 from .pipeline import Pipeline, convert_inputs, convert_text
+from .validate import validate_resource as _validate_resource  # binds the subpackage before the function
 
 __all__ = [
     "__version__", "convert_text", "convert_file", "convert_inputs", "extract_text", "validate",
@@ -56,6 +57,4 @@ def extract_text(text: str, *, name: str = "<text>", mappings: Mappings | None =
 
 def validate(resource: dict[str, Any], *, mappings: Mappings | None = None) -> list[Issue]:
     """Validate any FHIR R4 resource or bundle offline; returns the issues (errors and warnings)."""
-    from .validate import validate_resource
-
-    return validate_resource(resource, mappings=mappings or load_mappings(), foreign=True)
+    return _validate_resource(resource, mappings=mappings or load_mappings(), foreign=True)

@@ -1,0 +1,134 @@
+"""Facts → resources → bundles: structure, references, determinism, conventions the scorer and servers read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fhirconv
+from fhirconv.bundle import dumps, make_bundle, ndjson_lines
+from fhirconv.model import Severity
+
+TEXT = ("Case report\nA 47-year-old woman presented with headache and no fever in March 2019. "
+        "MRI of the brain showed a mass. Biopsy of the left breast mass revealed breast cancer "
+        "with metastasis to the brain. Tuberculosis was ruled out. She died on 4 May 2020.")
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    b = fhirconv.convert_text(TEXT, name="case.txt")
+    assert b is not None
+    return b
+
+
+def resources(bundle, rtype):
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
+
+
+def test_transaction_entries_are_idempotent_puts(bundle):
+    assert bundle["type"] == "transaction"
+    for e in bundle["entry"]:
+        r = e["resource"]
+        assert e["fullUrl"] == f"urn:uuid:{r['id']}"
+        assert e["request"] == {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}
+        assert any(not ch.isdigit() for ch in r["id"])  # HAPI refuses purely numeric client ids
+
+
+def test_every_reference_resolves_inside_the_bundle(bundle):
+    full = {e["fullUrl"] for e in bundle["entry"]}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                assert node["reference"] in full, node["reference"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(bundle)
+
+
+def test_patient_age_and_death(bundle):
+    (patient,) = resources(bundle, "Patient")
+    assert patient["gender"] == "female"
+    assert patient["deceasedDateTime"] == "2020-05-04"
+    ages = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == "30525-0"]
+    assert ages and ages[0]["valueQuantity"] == {"value": 47, "unit": "years", "system": "http://unitsofmeasure.org",
+                                                  "code": "a"}
+
+
+def test_negated_finding_is_recorded_absent(bundle):
+    fever = [o for o in resources(bundle, "Observation") if o["code"].get("text", "").lower() == "fever"]
+    assert fever and all(o["valueBoolean"] is False for o in fever)
+
+
+def test_refuted_condition_and_metastasis_linked_to_primary(bundle):
+    conds = resources(bundle, "Condition")
+    tb = [c for c in conds if "tuberculosis" in c["code"].get("text", "").lower()]
+    assert tb and tb[0]["verificationStatus"]["coding"][0]["code"] == "refuted"
+    assert "clinicalStatus" not in tb[0]
+    primary = next(c for c in conds if c["code"]["coding"][0]["code"] == "254837009")
+    mets = [c for c in conds if any(x.get("url", "").endswith("condition-related") for x in c.get("extension", []))]
+    assert mets, "metastasis without a link to its primary"
+    link = next(x for x in mets[0]["extension"] if x["url"].endswith("condition-related"))
+    assert link["valueReference"]["reference"] == f"urn:uuid:{primary['id']}"
+
+
+def test_imaging_study_with_report(bundle):
+    (study,) = resources(bundle, "ImagingStudy")
+    assert study["modality"][0]["code"] == "MR" and study["series"][0]["modality"]["code"] == "MR"
+    assert study["series"][0]["uid"].startswith("2.25.")
+    (report,) = resources(bundle, "DiagnosticReport")
+    assert report["imagingStudy"][0]["reference"] == f"urn:uuid:{study['id']}"
+    assert report["conclusion"]
+
+
+def test_document_reference_and_provenance(bundle):
+    (doc,) = resources(bundle, "DocumentReference")
+    assert doc["content"][0]["attachment"]["contentType"].startswith("text/plain")
+    (prov,) = resources(bundle, "Provenance")
+    assert prov["agent"][0]["who"]["display"] == f"fhirconv {fhirconv.__version__}"
+    assert len(prov["target"]) == len(bundle["entry"]) - 1
+
+
+def test_every_resource_has_narrative(bundle):
+    for e in bundle["entry"]:
+        assert e["resource"]["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+
+
+def test_bundle_passes_the_validator(bundle):
+    errors = [i for i in fhirconv.validate(bundle) if i.severity in (Severity.ERROR, Severity.FATAL)]
+    assert errors == []
+
+
+def test_two_runs_are_byte_identical():
+    a = dumps(fhirconv.convert_text(TEXT))
+    b = dumps(fhirconv.convert_text(TEXT))
+    assert a == b
+
+
+def test_collection_bundle_has_no_requests():
+    b = fhirconv.convert_text(TEXT, bundle_type="collection")
+    assert b["type"] == "collection" and all("request" not in e for e in b["entry"])
+    errors = [i for i in fhirconv.validate(b) if i.severity in (Severity.ERROR, Severity.FATAL)]
+    assert errors == []
+
+
+def test_ndjson_groups_by_type(bundle):
+    lines = ndjson_lines(e["resource"] for e in bundle["entry"])
+    assert set(lines) >= {"Patient", "Condition", "Observation"}
+    for rtype, rows in lines.items():
+        for row in rows:
+            assert json.loads(row)["resourceType"] == rtype and "\n" not in row
+
+
+def test_text_without_patient_gives_no_bundle():
+    assert fhirconv.convert_text("Asthma is common in children. Inhaled steroids reduce attacks.") is None
+
+
+def test_unknown_bundle_type_is_refused():
+    with pytest.raises(ValueError):
+        make_bundle([], "0" * 64, "batch-response")

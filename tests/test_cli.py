@@ -1,0 +1,124 @@
+"""The real command in subprocesses: convert, extract, validate, errors, help, README truth."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import ROOT, SEEDS, run_cli
+
+import fhirconv
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"fhirconv {fhirconv.__version__}"
+
+
+def test_help_lists_every_command():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("convert", "extract", "validate"):
+        assert re.search(rf"\b{cmd}\b", r.stdout), cmd
+    for cmd in ("convert", "extract", "validate"):
+        sub = run_cli(cmd, "--help")
+        assert sub.returncode == 0 and "Usage" in sub.stdout
+
+
+def test_convert_seeds(tmp_path):
+    r = run_cli("convert", str(SEEDS), "--out", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    docs = {Path(d["name"]).stem: d for d in summary["documents"]}
+    assert len(docs) == 5
+    # the cohort abstract and the Q&A review describe no individual patient
+    assert docs["001_bc602c236d413e6e"]["kind"] == "cohort" and docs["001_bc602c236d413e6e"]["patients"] == 0
+    assert docs["002_4b02cfec3163ddc0"]["kind"] == "review" and docs["002_4b02cfec3163ddc0"]["output"] is None
+    written = sorted(p.name for p in tmp_path.glob("*.json") if p.name != "summary.json")
+    assert written == ["000_765caaade25ab21c.json", "003_a0ae747061559f00.json", "004_dda44f8077a34663.json"]
+    for name in written:
+        issues = fhirconv.validate(json.loads((tmp_path / name).read_text()))
+        assert not [i for i in issues if i.severity.value in ("error", "fatal")], name
+
+
+def test_bad_inputs_are_reported_and_the_rest_converted(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "good.txt").write_text("A 30-year-old man presented with fever and headache.", encoding="utf-8")
+    (inputs / "empty.txt").write_text("", encoding="utf-8")
+    (inputs / "binary.txt").write_bytes(b"%PDF-1.7\x00\x01\x02\x00binary")
+    out = tmp_path / "out"
+    r = run_cli("convert", str(inputs), str(tmp_path / "missing.txt"), "--out", str(out))
+    assert r.returncode == 1
+    assert (out / "good.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {Path(d["name"]).name: d for d in summary["documents"]}
+    assert set(by_name) == {"good.txt", "empty.txt", "binary.txt", "missing.txt"}
+    for bad in ("empty.txt", "binary.txt", "missing.txt"):
+        assert by_name[bad]["errors"], bad
+        assert "\n" not in by_name[bad]["errors"][0]
+    assert summary["totals"]["failed"] == 3 and summary["totals"]["converted"] == 1
+    assert "missing.txt" in r.stderr
+
+
+def test_stdin_and_collection_and_ndjson(tmp_path):
+    text = b"A 61-year-old woman had pneumonia. Chest CT showed consolidation."
+    r = run_cli("convert", "-", "--out", str(tmp_path), "--type", "collection", "--ndjson", stdin=text)
+    assert r.returncode == 0, r.stderr
+    bundle = json.loads((tmp_path / "stdin.json").read_text())
+    assert bundle["type"] == "collection"
+    patients = (tmp_path / "ndjson" / "Patient.ndjson").read_text().splitlines()
+    assert len(patients) == 1 and json.loads(patients[0])["resourceType"] == "Patient"
+
+
+def test_extract_json_shows_spans_and_assertions(tmp_path):
+    src = tmp_path / "case.txt"
+    text = "A 44-year-old man had no fever. Pneumonia was suspected."
+    src.write_text(text, encoding="utf-8")
+    r = run_cli("extract", str(src), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    facts = data["patients"][0]["facts"]
+    fever = next(f for f in facts if f["concept"] == "finding.fever")
+    assert fever["assertion"] == "negated" and fever["source"] == "fever"
+    assert text[fever["span"]["start"]:fever["span"]["end"]] == "fever"
+    table = run_cli("extract", str(src))
+    assert table.returncode == 0 and "negated" in table.stdout
+
+
+def test_validate_reports_errors_with_locations(tmp_path):
+    bad = {"resourceType": "Condition", "clinicalStatus": {"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "done"}]},
+        "subject": {"reference": "Patient/x"}}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    r = run_cli("validate", str(path), "--json")
+    assert r.returncode == 1
+    issues = json.loads(r.stdout)["files"][str(path)]
+    assert any(i["severity"] == "error" and "clinicalStatus" in i["location"] for i in issues)
+    missing = run_cli("validate", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and "not found" in missing.stdout
+
+
+def test_malformed_mappings_overlay_is_a_clear_error(tmp_path):
+    (tmp_path / "extra.tsv").write_text("key\tsystem\tcode\tdisplay\tterms\tattrs\tsource\n"
+                                        "finding.x\tsnowmed\t123\tX\tx\t\t\n", encoding="utf-8")
+    src = tmp_path / "a.txt"
+    src.write_text("A 30-year-old man.", encoding="utf-8")
+    r = run_cli("convert", str(src), "--out", str(tmp_path / "o"), "--mappings", str(tmp_path))
+    assert r.returncode == 2
+    assert "extra.tsv:2" in r.stderr and "unknown system" in r.stderr
+
+
+def test_readme_quickstart_is_true():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Quickstart", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines() if line.strip()]
+    assert commands == ["make seeds", "make test"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^seeds:.*\n\t.*fhirconv convert seeds", makefile, re.M)
+    assert re.search(r"^test:.*\n\t.*pytest", makefile, re.M)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci
