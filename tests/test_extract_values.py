@@ -62,3 +62,19 @@ def test_full_and_numeric_dates():
 
 def test_partial_date_without_an_anchor_is_left_out():
     assert resolve_all("surgery on Oct 5") == []
+
+
+def test_decimal_numbers_do_not_end_sentences():
+    from fhirconv import extract_text
+
+    ex = extract_text("A 9-year-old girl had fever (39.2 °C, at night) and a cough. Smears were clean.")
+    temps = [f for f in ex.patients[0].facts if f.concept == "lab.temperature"]
+    assert [t.attr("value") for t in temps] == [39.2] and temps[0].attr("unit") == "Cel"
+
+
+def test_citation_number_after_a_full_stop_ends_the_sentence():
+    from fhirconv.extract._text import Section, split_sentences
+
+    text = "Such spread is rare in adults.4 Our patient had fever."
+    sents = split_sentences(text, [Section("case", "", 0, len(text))])
+    assert [s.text for s in sents] == ["Such spread is rare in adults.4", "Our patient had fever."]

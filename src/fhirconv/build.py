@@ -81,8 +81,12 @@ class Builder:
 
     def _cc(self, concept: Concept | None, text: str | None = None) -> dict[str, Any]:
         cc: dict[str, Any] = {}
-        if concept is not None and concept.coded:
-            cc["coding"] = [{"system": concept.system, "code": concept.code, "display": concept.display}]
+        coded = concept
+        if concept is not None and not concept.coded and concept.attr("broader"):
+            # no confirmed code for the concept itself: the confirmed broader concept codes it, the text keeps detail
+            coded = self._concept(concept.attr("broader"))
+        if coded is not None and coded.coded:
+            cc["coding"] = [{"system": coded.system, "code": coded.code, "display": coded.display}]
         label = text or (concept.display if concept else None)
         if label:
             cc["text"] = label
@@ -323,8 +327,8 @@ class Builder:
         if concept is None:
             return None
         value = f.attr("value")
-        cat = concept.attr("category") or "laboratory"
-        category = self.codings["obs_vital" if cat == "vital-signs" else "obs_laboratory"]
+        vital = concept.attr("vital") == "1" or concept.attr("category") == "vital-signs"
+        category = self.codings["obs_vital" if vital else "obs_laboratory"]
         res: dict[str, Any] = {
             "resourceType": "Observation",
             "id": self._id(h, "Observation", f.patient, f.concept, f.span.start, value, f.attr("unit")),
@@ -336,7 +340,14 @@ class Builder:
         }
         if f.attr("date"):
             res["effectiveDateTime"] = f.attr("date")
-        if isinstance(value, (int, float)):
+        if concept.attr("value") == "bp_panel" and isinstance(value, str) and "/" in value:
+            parts = value.split("/")
+            comps = [self._concept(k.strip()) for k in (concept.attr("components") or "").split(",")]
+            res["component"] = [
+                {"code": self._cc(c), "valueQuantity": {"value": _num(v), "unit": "mmHg", "system": UCUM,
+                                                         "code": "mm[Hg]"}}
+                for c, v in zip(comps, parts, strict=False) if c is not None]
+        elif isinstance(value, (int, float)):
             unit = f.attr("unit") or ""
             q: dict[str, Any] = {"value": _num(value)}
             if unit:
@@ -346,6 +357,9 @@ class Builder:
             qual = self._concept(f"qualifier.{value}")
             res["valueCodeableConcept"] = self._cc(qual, value)
             res["interpretation"] = [{"coding": [self.codings["interp_pos" if value == "positive" else "interp_neg"]]}]
+        elif value in ("increased", "decreased", "normal"):
+            res["valueCodeableConcept"] = {"text": value}
+            res["interpretation"] = [{"coding": [self.codings[f"interp_{value}"]]}]
         else:
             res["valueString"] = str(value)
         return res

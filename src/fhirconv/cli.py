@@ -197,6 +197,47 @@ def validate(
         raise typer.Exit(1)
 
 
+mappings_app = typer.Typer(help="Check mapping folders and look up what a phrase maps to.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+
+
+@mappings_app.command("check")
+def mappings_check(
+    folders: Annotated[list[Path] | None, typer.Argument(help="Folders to check (default: the shipped mappings).")]
+    = None,
+) -> None:
+    """Report every problem in mapping files (file:line: message); exit 1 when there is any."""
+    from .mappings_check import check
+
+    problems = check(*(folders or []))
+    for p in problems:
+        out.print(str(p))
+    out.print(f"{len(problems)} problem(s)")
+    if problems:
+        raise typer.Exit(1)
+
+
+@mappings_app.command("lookup")
+def mappings_lookup(
+    text: Annotated[str, typer.Argument(help="A phrase, e.g. 'left breast carcinoma'.")],
+    mappings: MappingsOpt = None,
+) -> None:
+    """Show what each term in a phrase maps to, and why."""
+    from .mappings_check import lookup
+
+    maps = _load(mappings)
+    found = lookup(maps, text)
+    if not found:
+        out.print("no term of the mappings in this phrase")
+        raise typer.Exit(1)
+    table = Table()
+    for col in ("text", "concept", "system", "code", "display", "why"):
+        table.add_column(col)
+    for matched, c, why in found:
+        table.add_row(matched, c.key, c.system or "-", c.code or "-", c.display, why)
+    out.print(table)
+
+
 def _register_optional() -> None:
     """Commands from subsystems that may not be installed in every build."""
     try:

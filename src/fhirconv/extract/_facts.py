@@ -17,7 +17,7 @@ CATEGORIES = ("disorder", "finding", "body_site", "lab", "modality", "procedure"
 _CATEGORY_RANK = {c: i for i, c in enumerate(("disorder", "finding", "lab", "procedure", "medication", "modality",
                                                "body_site"))}
 FACT_SECTIONS = {"body", "case", "abstract"}
-_CONNECTOR = re.compile(r"^[\s,]*(?:and|or|,|/|&)?[\s,]*(?:the\s+)?$", re.I)
+_CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?$", re.I)
 _GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
 _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 
@@ -56,6 +56,9 @@ class _Rules:
     relapse: re.Pattern[str]
     discontinued: re.Pattern[str]
     results: dict[str, list[str]]
+    results_before: dict[str, list[str]]
+    measured_by: dict[str, str]
+    unit_implies: dict[str, str]
     exam_result: re.Pattern[str]
     exam_act: re.Pattern[str]
     exam_repeat: re.Pattern[str]
@@ -123,6 +126,9 @@ class Extractor:
             relapse=_words_re(rel.get("relapse", [])),
             discontinued=_words_re(rel.get("discontinued", [])),
             results=rel.get("result_words", {}),
+            results_before={k: [p + "" for p in v] for k, v in rel.get("result_words_before", {}).items()},
+            measured_by=rel.get("measured_by", {}),
+            unit_implies=rel.get("unit_implies", {}),
             exam_result=_words_re(rel.get("exam_result_verbs", [])),
             exam_act=_words_re(rel.get("exam_act_verbs", [])),
             exam_repeat=_words_re(rel.get("exam_repeat", [])),
@@ -338,16 +344,18 @@ class Extractor:
                                         sent.section, tuple(base + ([("status", "stopped")] if stopped else []))))
         if labs:
             self._labs(doc, sent, p, labs, ctx, dates)
+        if not summary_only:
+            self._implied_labs(doc, sent, p, matches, dates)
         if not summary_only or sent.section == "abstract":
             self._metastases(doc, sent, p, ctx, sites, dates)
 
     def _matches(self, text: str) -> list[Match]:
         matches = self.matcher.find(text)
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
-        for m in re.finditer(r"\(([A-Z][A-Za-z0-9-]{1,9})\)", text):
+        for m in re.finditer(r"\(([A-Z][A-Za-z0-9-]{1,9})\)|(?<=\w)/([A-Z]{2,6})\b", text):
             prev = [mt for mt in matches if mt.end <= m.start() and m.start() - mt.end <= 2]
             if prev:
-                self._abbrev[m.group(1)] = prev[-1].keys
+                self._abbrev[m.group(1) or m.group(2)] = prev[-1].keys
         if self._abbrev:
             redone = []
             for mt in matches:
@@ -619,81 +627,147 @@ class Extractor:
         text = sent.text
         # group tests joined only by connectors: "platelets and hemoglobin were 30,000/µL and 7.5 g/dL"
         groups: list[list[Match]] = []
+        group_end = 0
         for mt in labs:
-            if groups and _CONNECTOR.match(text[groups[-1][-1].end:mt.start]):
-                groups[-1].append(mt)
+            if groups and _CONNECTOR.match(text[group_end:mt.start]):
+                if mt.keys != groups[-1][-1].keys:  # "C-reactive protein (CRP)": one test named twice
+                    groups[-1].append(mt)
             else:
                 groups.append([mt])
+            group_end = mt.end
         bounds = [g[0].start for g in groups] + [len(text)]
         for gi, group in enumerate(groups):
             stop = bounds[gi + 1]
             window_end = min(stop, group[-1].end + 80)
             qs = quantities(text, group[-1].end, window_end, self.units)
+            # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers joined to it
+            for i in range(len(qs) - 2, -1, -1):
+                if not qs[i].unit and qs[i + 1].unit and re.fullmatch(r"\s*(?:to|and|-|–|,)\s*",
+                                                                      text[qs[i].end:qs[i + 1].start]):
+                    qs[i] = type(qs[i])(qs[i].value, qs[i + 1].unit, qs[i].start, qs[i].end)
+            qs = [q for q in qs if q.unit] or qs[:1]
             if len(group) > 1 and len(qs) >= len(group):
-                pairs = list(zip(group, [[q] for q in qs[: len(group)]], strict=True))
+                pairs = [(mt, [q]) for mt, q in zip(group, qs[: len(group)], strict=False)]
             else:
                 pairs = [(mt, qs if mt is group[-1] else []) for mt in group]
+            after = text[group[-1].end:min(len(text), group[-1].end + 40)]
+            before = text[max(0, group[0].start - 40):group[0].start]
+            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
             for mt, values in pairs:
                 assertion, other = ctx.assertion(mt.start, mt.end)
-                if other or assertion in (Assertion.HYPOTHETICAL,):
+                if other or assertion == Assertion.HYPOTHETICAL:
                     continue
-                date = _nearest_date(dates, mt.start)
-                span = self._span(doc, sent, mt.start, mt.end)
-                numeric = [q for q in values if q.unit or len(values) == 1]
-                # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers before it
-                last_unit = next((q.unit for q in reversed(numeric) if q.unit), "")
-                if numeric:
-                    for q in numeric:
-                        unit = q.unit or last_unit
-                        key = self._lab_key(mt, unit)
-                        if key is None:
-                            continue
-                        attrs: list[tuple[str, Any]] = [("value", q.value), ("unit", unit)]
-                        if date:
-                            attrs.append(("date", date))
-                        p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
-                                            sent.section, tuple(attrs)))
-                    continue
-                key = self._lab_key(mt, None, qualitative_only=True)
-                if key is None:
-                    continue
-                after = text[mt.end:min(len(text), mt.end + 40)]
-                value = qualitative(after, self.rules.results)
-                if value is None and assertion == Assertion.NEGATED:
-                    value = "negative"
-                if value is None:
-                    before = text[max(0, mt.start - 25):mt.start].lower()
-                    if re.search(r"positive\s+(?:for\s+)?(?:\w+\s+)?$", before):
-                        value = "positive"
-                    elif re.search(r"negative\s+(?:for\s+)?(?:\w+\s+)?$", before):
-                        value = "negative"
-                if value is None:
-                    continue
-                attrs = [("value", value)] + ([("date", date)] if date else [])
-                p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
-                                    sent.section, tuple(attrs)))
+                self._lab_facts(doc, sent, p, mt, values, assertion, shared, dates)
 
-    def _lab_key(self, mt: Match, unit: str | None, qualitative_only: bool = False) -> str | None:
-        keys = [k for k in mt.keys if k.startswith("lab.")]
-        concepts = [self.maps[k] for k in keys]
+    def _implied_labs(self, doc: SourceDocument, sent: Sentence, p: _Patient, matches: list[Match],
+                      dates: list[tuple[int, int, str]]) -> None:
+        """Values reported through a disease name ("anaemia (7.5 mmol/L)") or by their unit alone ("38.5 °C")."""
+        r = self.rules
+        text = sent.text
+        before = len(p.facts)
+        for mt in matches:
+            analyte = r.measured_by.get(self._key(mt, self._cat(mt)))
+            if not analyte:
+                continue
+            qs = quantities(text, mt.end, min(len(text), mt.end + 30), self.units)
+            if qs and qs[0].unit and re.fullmatch(r"\s*\(\s*", text[mt.end:qs[0].start]):
+                self._lab_facts(doc, sent, p, mt, qs[:1], Assertion.PRESENT, None, dates, analyte=analyte)
+        done = {f.attr("unit") for f in p.facts[before:]} | {
+            f.attr("unit") for f in p.facts if f.kind == "lab" and f.span.start >= doc.to_original(sent.start, sent.end).start
+            and f.span.end <= doc.to_original(sent.start, sent.end).end}
+        for q in quantities(text, 0, len(text), self.units):
+            analyte = r.unit_implies.get(q.unit)
+            if analyte and q.unit not in done:
+                mt = Match(q.start, q.end, "", ())
+                self._lab_facts(doc, sent, p, mt, [q], Assertion.PRESENT, None, dates, analyte=analyte)
+                done.add(q.unit)
+
+    def _lab_facts(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, values: list[Any],
+                   assertion: Assertion, shared: str | None, dates: list[tuple[int, int, str]],
+                   analyte: str | None = None) -> None:
+        text = sent.text
+        date = _nearest_date(dates, mt.start)
+        span = self._span(doc, sent, mt.start, mt.end)
+        dated: list[tuple[str, Any]] = [("date", date)] if date else []
+        emitted = False
+        panel = next((self.maps[k] for k in mt.keys if self.maps[k].attr("value") == "bp_panel"), None)
+        if panel is not None:
+            # "blood pressure of 110/70 mmHg": one panel, two components
+            m = re.search(r"(\d{2,3})\s*/\s*(\d{2,3})\s*(?:mm\s*hg)?", text[mt.end:mt.end + 40], re.I)
+            if m:
+                p.facts.append(Fact("lab", panel.key, text[mt.start:mt.end + m.end()], span, p.index,
+                                    Assertion.PRESENT, sent.section,
+                                    tuple([("value", f"{m.group(1)}/{m.group(2)}"), ("unit", "mm[Hg]")] + dated)))
+            return
+        for q in values:
+            key, unit = self._lab_key(mt.keys, q.unit, analyte=analyte)
+            if key is None:
+                continue
+            concept = self.maps[key]
+            if concept.attr("value") == "bp_panel":
+                continue
+            else:
+                attrs = [("value", q.value), ("unit", unit)]
+            p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
+                                sent.section, tuple(attrs + dated)))
+            emitted = True
+        if emitted or analyte is not None:
+            return
+        key, _ = self._lab_key(mt.keys, None, qualitative_only=True)
+        value = shared
+        if value is None and assertion == Assertion.NEGATED:
+            value = "negative"
+        if value is None or key is None:
+            return
+        if value not in ("positive", "negative") and self.maps[key].attr("value") == "qualitative":
+            return
+        if value in ("positive", "negative") and self.maps[key].attr("value") != "qualitative":
+            qual, _ = self._lab_key(mt.keys, None, qualitative_only=True, strict=True)
+            if qual is None:
+                return
+            key = qual
+        p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
+                            sent.section, tuple([("value", value)] + dated)))
+
+    def _lab_key(self, keys: tuple[str, ...], unit: str | None, qualitative_only: bool = False,
+                 strict: bool = False, analyte: str | None = None) -> tuple[str | None, str | None]:
+        """The lab row for these keys and the written unit, and the UCUM unit to record."""
+        if analyte is not None:
+            concepts = [c for c in self.maps.category("lab") if c.attr("analyte") == analyte]
+        else:
+            concepts = [self.maps[k] for k in keys if k.startswith("lab.")]
         if qualitative_only:
             qual = [c for c in concepts if c.attr("value") == "qualitative"]
-            return qual[0].key if qual else None
+            if qual:
+                return qual[0].key, None
+            return (None if strict else (concepts[0].key if concepts else None)), None
         quant = [c for c in concepts if c.attr("value", "quantity") != "qualitative"]
         if not quant:
-            return None
-        if unit:
+            return None, None
+        if not unit:
+            return quant[0].key, ""
+
+        def allowed(c: Concept) -> list[str]:
+            return [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
+
+        for written in (unit, "/" + unit):  # "68,000 µL", "pulse 100 min": the per-unit was meant
             for c in quant:
-                allowed = [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
-                if unit in allowed:
-                    return c.key
-            dim = self.units.dims.get(unit)
-            for c in quant:
-                allowed = [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
-                if dim and any(self.units.dims.get(u) == dim for u in allowed):
-                    return c.key
-            return None
-        return quant[0].key
+                if written in allowed(c):
+                    return c.key, written
+        dim = self.units.dims.get(unit)
+        for c in quant:
+            if dim and any(self.units.dims.get(u) == dim for u in allowed(c)):
+                return c.key, unit
+        return None, None
+
+
+def _before_value(before: str, rules: dict[str, list[str]]) -> str | None:
+    w = before.lower()
+    for value in ("negative", "positive", "increased", "decreased"):
+        for rx in rules.get(value, []):
+            if re.search(rx, w):
+                return value
+    return None
 
 
 def _nearest_date(dates: list[tuple[int, int, str]], pos: int) -> str | None:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 # end punctuation, optionally followed by a citation number ("tumours.4 Conforming", "differentiation.1,2 It")
-_SENT_END = re.compile(r"[.!?](?:\d{1,3}(?:[,–-]\d{1,3})*)?(?=[\s\"')\]]*(?:\s+|$))")
+_SENT_END = re.compile(r"[.!?](?=[\s\"')\]]*(?:\s+|$))|(?<=[a-z)])\.\d{1,3}(?:[,–-]\d{1,3})*(?=\s+[A-Z])")
 _ABBREV = {"fig", "figs", "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "al", "approx", "no", "st", "etc",
            "ca", "resp", "prof", "inc", "ltd", "jr", "sr", "vol", "pp", "cf", "viz", "min", "max"}
 

@@ -150,13 +150,14 @@ def find_age(text: str, patterns: list[re.Pattern[str]], units: dict[str, str],
     return None
 
 
+RESULT_ORDER = ("negative", "positive", "increased", "decreased", "normal")
+
+
 def qualitative(window: str, rules: dict[str, Any]) -> str | None:
-    """'positive' / 'negative' when the words next to a test name say so."""
+    """'positive', 'negative', 'increased', ... when the words right after a test name say so."""
     w = window.lower()
-    for word in rules.get("negative", []):
-        if re.search(word, w):
-            return "negative"
-    for word in rules.get("positive", []):
-        if re.search(word, w):
-            return "positive"
+    for value in RESULT_ORDER:
+        for rx in rules.get(value, []):
+            if re.search(rx, w):
+                return value
     return None

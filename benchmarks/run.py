@@ -1,0 +1,120 @@
+"""Throughput and memory of fhirconv, each against a baseline measured in the same run.
+
+    python benchmarks/run.py [--rounds N] [--json OUT.json]
+
+Inputs: the development set (../shared/eval/dev/cases) when present, else seeds/.
+Measured on one core (a single process, no threads):
+  convert     read → extract → build → bundle → validate (fast path), documents/s
+  baseline    read the same texts and JSON-dump them, documents/s
+  validate    resources/s of fhirconv.validate on the produced bundles (foreign path, as
+              `fhirconv validate` runs it) and of the fast path the pipeline uses,
+              against json.loads + json.dumps of the same bundles
+  memory      peak RSS of the process
+Numbers are machine-dependent: compare the ratios, not the absolute values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from fhirconv.mappings import load  # noqa: E402
+from fhirconv.pipeline import Pipeline  # noqa: E402
+from fhirconv.read import read_text  # noqa: E402
+from fhirconv.validate import validate_resource  # noqa: E402
+
+
+def inputs() -> list[tuple[str, str]]:
+    dev = ROOT.parent / "shared" / "eval" / "dev" / "cases"
+    folder = dev if dev.is_dir() else ROOT / "seeds"
+    out = []
+    for f in sorted(folder.glob("*.txt")):
+        text = f.read_text(encoding="utf-8")
+        if text.startswith("# source:"):
+            text = text.split("\n", 1)[1]
+        out.append((f.name, text))
+    return out
+
+
+def timed(fn, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    docs = inputs()
+    chars = sum(len(t) for _, t in docs)
+    maps = load()
+    pipe = Pipeline(maps)
+    bundles = []
+
+    def convert() -> None:
+        bundles.clear()
+        for name, text in docs:
+            conv = pipe.convert(read_text(text, name))
+            if conv.report.errors:
+                raise SystemExit(f"{name}: {conv.report.errors[0]}")
+            if conv.bundle:
+                bundles.append(conv.bundle)
+
+    def baseline() -> None:
+        for name, text in docs:
+            json.dumps({"name": name, "text": read_text(text, name).text})
+
+    convert()  # warm-up: mappings, automata, schema compiled once per process
+    t_convert = timed(convert, args.rounds)
+    t_base = timed(baseline, args.rounds)
+    n_res = sum(len(b["entry"]) for b in bundles)
+
+    def val_fast() -> None:
+        for b in bundles:
+            validate_resource(b, mappings=maps, foreign=False)
+
+    def val_full() -> None:
+        for b in bundles:
+            validate_resource(b, mappings=maps, foreign=True)
+
+    def val_base() -> None:
+        for b in bundles:
+            json.loads(json.dumps(b))
+
+    val_full()
+    t_fast = timed(val_fast, args.rounds)
+    t_full = timed(val_full, max(1, args.rounds // 2))
+    t_vbase = timed(val_base, args.rounds)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = {
+        "documents": len(docs), "characters": chars, "bundles": len(bundles), "resources": n_res,
+        "convert_docs_per_s": round(len(docs) / t_convert, 1),
+        "baseline_docs_per_s": round(len(docs) / t_base, 1),
+        "convert_vs_baseline": round(t_base / t_convert, 4),
+        "convert_ms_per_doc": round(1000 * t_convert / len(docs), 2),
+        "validate_fast_resources_per_s": round(n_res / t_fast, 1),
+        "validate_full_resources_per_s": round(n_res / t_full, 1),
+        "validate_baseline_resources_per_s": round(n_res / t_vbase, 1),
+        "peak_rss_mb": round(rss_mb, 1),
+    }
+    for k, v in report.items():
+        print(f"{k:34} {v}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

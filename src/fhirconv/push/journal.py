@@ -1,0 +1,123 @@
+"""A write-ahead journal of a push, so ``--resume`` writes exactly what is missing.
+
+One JSON object per line, appended and flushed to disk (``fsync``) before the request it
+announces is sent and right after its answer arrives:
+
+``{"t": "run", ...}``   the push: run id, server (without credentials), start time
+``{"t": "sent", "chunk": ..., "keys": [...]}``   a transaction about to be sent
+``{"t": "ack", "chunk": ..., "results": [[key, status, location], ...]}``   its answer
+``{"t": "end", "exit_code": ...}``   the push finished
+
+An entry key is its request (``PUT Patient/…``) plus a digest of its content, so a
+resumed push re-sends an entry whose file changed since. Entries sent but never
+acknowledged are sent again on resume: harmless, since writes are idempotent. The
+journal never holds credentials: only keys, statuses and locations. A line cut short by
+a crash is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import JournalError
+
+VERSION = 1
+
+
+class Journal:
+    """Append-only journal file; thread-safe."""
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._fh: Any = None
+        self.run_id: str | None = None
+        self.server: str | None = None
+        self.acked: dict[str, tuple[int, str | None]] = {}   # key -> (status, location) of 2xx
+        self.sent_unacked: set[str] = set()
+
+    # ------------------------------------------------------------------ reading
+    def load(self) -> bool:
+        """Read an existing journal; ``False`` when there is none."""
+        if not self.path.exists():
+            return False
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise JournalError(f"cannot read journal {self.path}: {exc}; check its permissions "
+                               "or pass another --journal") from exc
+        sent: set[str] = set()
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                if n == len(lines):
+                    continue      # torn last line: the process died while writing it
+                raise JournalError(f"journal {self.path} is corrupt at line {n}; "
+                                   "remove it to start the push afresh") from None
+            kind = rec.get("t")
+            if kind == "run":
+                if rec.get("v") != VERSION:
+                    raise JournalError(f"journal {self.path} has version {rec.get('v')}, expected {VERSION}; "
+                                       "remove it to start the push afresh")
+                self.run_id = self.run_id or rec.get("run_id")
+                self.server = rec.get("server")
+            elif kind == "sent":
+                sent.update(rec.get("keys") or [])
+            elif kind == "ack":
+                for key, status, location in rec.get("results") or []:
+                    if isinstance(status, int) and 200 <= status < 300:
+                        self.acked[key] = (status, location)
+        self.sent_unacked = sent - set(self.acked)
+        return True
+
+    # ------------------------------------------------------------------ writing
+    def open(self, *, append: bool) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise JournalError(f"cannot write journal {self.path}: {exc}; pass another --journal") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(line)
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+
+    def start(self, run_id: str, server: str, *, resumed: bool) -> None:
+        self.run_id = run_id
+        self.server = server
+        self._write({"t": "run", "v": VERSION, "run_id": run_id, "server": server,
+                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resumed": resumed})
+
+    def sent(self, chunk: str, keys: list[str]) -> None:
+        self._write({"t": "sent", "chunk": chunk, "keys": keys})
+
+    def ack(self, chunk: str, results: list[tuple[str, int | None, str | None]]) -> None:
+        self._write({"t": "ack", "chunk": chunk, "results": [list(r) for r in results]})
+        with self._lock:
+            for key, status, location in results:
+                if status is not None and 200 <= status < 300:
+                    self.acked[key] = (status, location)
+
+    def end(self, exit_code: int) -> None:
+        self._write({"t": "end", "exit_code": exit_code})

@@ -1,0 +1,74 @@
+"""Offline, layered validation of any FHIR R4 (4.0.1) resource or bundle.
+
+    >>> issues = validate_resource(bundle)                       # foreign input: every layer
+    >>> issues = validate_resource(bundle, mappings=m, foreign=False)  # fhirconv's own output
+
+Layers (each an ``Issue.layer``):
+
+1. ``model``: resource types, required elements, empty values; for foreign input also the
+   ``fhir.resources.R4B`` pydantic models, entry by entry.
+2. ``schema``: the official R4 JSON schema (jsonschema-rs), resource by resource.
+3. ``invariant``: the FHIRPath constraints of the R4 StructureDefinitions (fhirpathpy for
+   foreign input; plain-Python predicates for the types fhirconv emits on the fast path).
+4. ``binding``: required value-set bindings on code, Coding and CodeableConcept.
+5. ``reference``: references resolve inside the Bundle and point at R4-allowed types.
+6. ``terminology``: SNOMED CT / LOINC check digits, DICOM modalities, UCUM syntax, and
+   (with ``mappings``) codes absent from fhirconv's mappings.
+
+All definitions are shipped in ``data/`` (see ``data/SOURCES.md``); nothing is fetched.
+Locations are FHIRPath-like (``Bundle.entry[3].resource.code.coding[0].system``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..model import Issue, Severity
+from . import _bindings, _invariants, _model, _references, _schema, _terminology
+from ._walk import Context
+
+if TYPE_CHECKING:
+    from ..mappings import Mappings
+
+__all__ = ["validate_resource", "has_errors", "LAYERS"]
+
+LAYERS = ("model", "schema", "invariant", "binding", "reference", "terminology")
+_BLOCKING = (Severity.FATAL, Severity.ERROR)
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _sort_key(issue: Issue) -> tuple[str, str, str]:
+    """Location with list indices compared as numbers (entry[2] before entry[10])."""
+    loc = _INDEX.sub(lambda m: f"[{int(m.group(1)):08d}]", issue.location)
+    return loc, issue.message, issue.layer
+
+
+def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
+                      foreign: bool = True) -> list[Issue]:
+    """Validate one FHIR R4 JSON resource (typically a Bundle) and return its issues.
+
+    ``foreign=True`` runs every layer, FHIRPath invariants through fhirpathpy included;
+    ``foreign=False`` is the fast path for fhirconv's own output (no pydantic pass,
+    invariants as Python predicates, codes missing from ``mappings`` are errors).
+    Issues are sorted by location, then message.
+    """
+    ctx = Context(data)
+    issues = _model.check(ctx, foreign=foreign)
+    if ctx.resources:
+        schema_issues = _schema.check(ctx)
+        # what the schema already reports (an empty string, a bad code in a required `code`
+        # binding) is not repeated by the model and binding layers
+        flagged = {i.location for i in schema_issues}
+        issues = [i for i in issues if i.location not in flagged] + schema_issues
+        issues += _invariants.check(ctx, foreign=foreign)
+        issues += [i for i in _bindings.check(ctx) if i.location not in flagged]
+        issues += _references.check(ctx)
+        issues += _terminology.check(ctx, mappings=mappings, foreign=foreign)
+    issues.sort(key=_sort_key)
+    return issues
+
+
+def has_errors(issues: list[Issue]) -> bool:
+    """Whether any issue is an error (or fatal)."""
+    return any(i.severity in _BLOCKING for i in issues)
