@@ -93,3 +93,40 @@ def test_spans_point_into_the_original_text():
     for f in ex.patients[0].facts:
         if f.kind == "finding":
             assert text[f.span.start:f.span.end].lower() in ("headache", "vomiting")
+
+
+def test_site_named_after_the_disease_with_its_side():
+    text = "A 50-year-old man was found to have a thrombus in the right internal jugular vein."
+    vt = next(f for f in conditions(extract_text(text)) if f.concept == "disorder.venous_thrombosis")
+    assert vt.attr("body_site") == "body_site.internal_jugular_vein" and vt.attr("laterality") == "right"
+
+
+def test_less_specific_mention_of_the_same_tumour_is_dropped():
+    text = ("A 70-year-old man had prostate cancer. Biopsy showed prostate adenocarcinoma; "
+            "the carcinoma was treated with hormone therapy.")
+    primaries = [f.concept for f in conditions(extract_text(text)) if f.attr("role") == "primary"]
+    assert primaries == ["disorder.prostate_adenocarcinoma"]
+
+
+def test_a_sarcoma_without_a_site_lies_where_the_presenting_mass_is():
+    text = "A 20-year-old man presented with a painless lump in the right thigh. Biopsy showed synovial sarcoma."
+    ss = next(f for f in conditions(extract_text(text)) if f.concept == "disorder.synovial_sarcoma")
+    assert ss.attr("body_site") == "body_site.thigh" and ss.attr("laterality") == "right"
+
+
+def test_a_leukaemia_does_not_take_the_site_of_a_mass():
+    text = "A 30-year-old woman with acute myeloid leukaemia had a lump in the left breast."
+    aml = next(f for f in conditions(extract_text(text)) if f.concept == "disorder.aml")
+    assert aml.attr("body_site") is None
+
+
+def test_structured_abstract_labels_open_sections():
+    text = ("Title of a case\n\nRationale: Melanoma is the most common cause of this.\n\n"
+            "Patient concerns: A 40-year-old woman had anaemia.\n\nLessons: Melanoma should be considered.")
+    concepts = {f.concept for f in conditions(extract_text(text))}
+    assert "disorder.anaemia" in concepts and "disorder.melanoma" not in concepts
+
+
+def test_definitions_are_general_knowledge():
+    text = "A 33-year-old man had a cough. Sarcoidosis is a multisystem granulomatous disease of unknown cause."
+    assert "disorder.sarcoidosis" not in {f.concept for f in conditions(extract_text(text))}

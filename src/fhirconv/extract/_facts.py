@@ -60,6 +60,8 @@ class _Rules:
     measured_by: dict[str, str]
     unit_implies: dict[str, str]
     exam_result: re.Pattern[str]
+    site_modifiers: set[str]
+    mass_words: re.Pattern[str]
     exam_act: re.Pattern[str]
     exam_repeat: re.Pattern[str]
 
@@ -130,6 +132,8 @@ class Extractor:
             measured_by=rel.get("measured_by", {}),
             unit_implies=rel.get("unit_implies", {}),
             exam_result=_words_re(rel.get("exam_result_verbs", [])),
+            site_modifiers={w.lower() for w in rel.get("site_modifiers", [])},
+            mass_words=_words_re(rel.get("mass_words", [])),
             exam_act=_words_re(rel.get("exam_act_verbs", [])),
             exam_repeat=_words_re(rel.get("exam_repeat", [])),
         )
@@ -321,6 +325,9 @@ class Extractor:
             elif cat == "finding":
                 lat = self._laterality_before(text, mt.start)
                 site = concept.attr("site")
+                after = self._site_after(text, mt, sites)
+                if after and (not site or self._within(after[0], site)):
+                    site, lat = after[0], lat or after[1]
                 attrs = base + ([("laterality", lat)] if lat else []) + ([("body_site", site)] if site else [])
                 p.facts.append(Fact("finding", key, text[mt.start:mt.end], span, p.index, assertion, sent.section,
                                     tuple(attrs)))
@@ -405,6 +412,25 @@ class Extractor:
                 return side
         return None
 
+    def _site_after(self, text: str, mt: Match, sites: list[Match]) -> tuple[str, str | None] | None:
+        """'lymphoma of the thyroid', 'thrombus in the right internal jugular vein' → (site, laterality)."""
+        r = self.rules
+        for st in sites:
+            if st.start < mt.end:
+                continue
+            gap = text[mt.end:st.start].lower()
+            if len(gap) > 40 or re.search(r"[.;:,()]", gap):
+                return None
+            toks = re.findall(r"[a-z]+", gap)
+            if not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving"):
+                return None
+            if all(t in r.site_links or t in r.laterality or t in r.site_modifiers for t in toks):
+                base, own = self._site(st)
+                return base, own or self._site_laterality(text, st) or next(
+                    (r.laterality[t] for t in toks if t in r.laterality), None)
+            return None
+        return None
+
     def _site(self, site: Match) -> tuple[str, str | None]:
         """(general body-site key, laterality) of a site match: 'left breast' → (body_site.breast, left)."""
         concept = self.maps[self._key(site, "body_site")]
@@ -428,6 +454,16 @@ class Extractor:
                 return "bilateral"
         return None
 
+    def _within(self, site: str, container: str) -> bool:
+        """Is ``site`` the ``container`` or part of it (following parent links)?"""
+        seen = 0
+        while site and seen < 6:
+            if site == container:
+                return True
+            site = (self.maps[site].attr("parent") or "") if site in self.maps.concepts else ""
+            seen += 1
+        return False
+
     def _note_side(self, p: _Patient, site: str, lat: str) -> None:
         """Remember that this patient's <site> (and the structures containing it) was named with a side."""
         seen = 0
@@ -437,24 +473,63 @@ class Extractor:
             site, seen = (parent or ""), seen + 1
 
     def _settle(self, p: _Patient) -> list[Fact]:
-        """Patient-level rules: generic 'metastasis' gives way to site-specific ones; a lateral organ
-        named with one side only lends that side to the diseases of that organ."""
-        for f in p.facts:
-            if f.attr("body_site") and f.attr("laterality") in ("left", "right") and f.assertion in (
-                    Assertion.PRESENT, Assertion.HISTORICAL):
+        """Patient-level rules, applied once all sentences are read.
+
+        * a generic 'metastasis' gives way to site-specific ones;
+        * one disease named twice, once less specifically ('carcinoma', 'prostate cancer' beside
+          'prostate adenocarcinoma'), is kept once, at its most specific;
+        * a solid primary tumour named without a site lies where the presenting mass is;
+        * a lateral organ named with one side only lends that side to the tumours of that organ.
+        """
+        r = self.rules
+        asserted = (Assertion.PRESENT, Assertion.HISTORICAL)
+        facts = list(p.facts)
+        has_site_mets = any(f.kind == "condition" and f.attr("role") == "metastasis" and f.attr("body_site")
+                            for f in facts)
+        primaries = [f for f in facts if f.kind == "condition" and f.attr("role") == "primary"
+                     and f.assertion in asserted]
+
+        def drop(f: Fact) -> bool:
+            concept = self.maps.get(f.concept) if f.concept else None
+            if concept is None or f.kind != "condition":
+                return False
+            if has_site_mets and concept.attr("neoplasm") == "secondary" and not concept.attr("site"):
+                return True
+            if f.attr("role") != "primary" or f.assertion not in asserted:
+                return False
+            words = f.text.lower()
+            for other in primaries:
+                if other is f or other.concept == f.concept:
+                    continue
+                longer = len(other.text) > len(f.text)
+                if not f.attr("body_site") and longer and words in other.text.lower():
+                    return True  # 'carcinoma' inside 'ovarian carcinoma'
+                if f.attr("body_site") and f.attr("body_site") == other.attr("body_site") and longer:
+                    return True  # 'prostate cancer' beside 'prostate adenocarcinoma'
+            return False
+
+        facts = [f for f in facts if not drop(f)]
+        masses = [f for f in facts if f.kind == "finding" and f.assertion in asserted and f.attr("body_site")
+                  and r.mass_words.search(f.text)]
+        siteless = [f for f in facts if f.kind == "condition" and f.attr("role") == "primary"
+                    and f.assertion in asserted and not f.attr("body_site")
+                    and (self.maps.get(f.concept).attr("class") if self.maps.get(f.concept) else None)
+                    != "haematological"]
+        if masses and len(siteless) == 1:
+            mass, tumour = masses[0], siteless[0]
+            extra = (("body_site", mass.attr("body_site")),) + (
+                (("laterality", mass.attr("laterality")),) if mass.attr("laterality") else ())
+            facts[facts.index(tumour)] = Fact(tumour.kind, tumour.concept, tumour.text, tumour.span, tumour.patient,
+                                              tumour.assertion, tumour.section, tumour.attrs + extra)
+        for f in facts:
+            if f.attr("body_site") and f.attr("laterality") in ("left", "right") and f.assertion in asserted:
                 self._note_side(p, f.attr("body_site"), f.attr("laterality"))
         sides = self._sides.get(p.index, {})
-        has_site_mets = any(f.kind == "condition" and f.attr("role") == "metastasis" and f.attr("body_site")
-                            for f in p.facts)
         out = []
-        for f in p.facts:
-            concept = self.maps.get(f.concept) if f.concept else None
-            if (has_site_mets and f.kind == "condition" and concept is not None
-                    and concept.attr("neoplasm") == "secondary" and not concept.attr("site")):
-                continue
+        for f in facts:
             site = f.attr("body_site")
-            if f.kind in ("condition", "finding") and site and not f.attr("laterality") and f.assertion in (
-                    Assertion.PRESENT, Assertion.HISTORICAL):
+            if f.kind == "condition" and f.attr("role") in ("primary", "metastasis") and site \
+                    and not f.attr("laterality") and f.assertion in asserted:
                 seen = sides.get(site, set())
                 if len(seen) == 1:
                     f = Fact(f.kind, f.concept, f.text, f.span, f.patient, f.assertion, f.section,
@@ -491,6 +566,10 @@ class Extractor:
         role = "metastasis" if neo == "secondary" else ("primary" if neo == "malignant" else "other")
         lat = self._laterality_before(text, mt.start)
         site = concept.attr("site")
+        if not site:
+            after = self._site_after(text, mt, sites)
+            if after:
+                site, lat = after[0], lat or after[1]
         if site:
             attrs.append(("body_site", site))
             if not lat:

@@ -13,6 +13,9 @@ _ABBREV = {"fig", "figs", "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "al", "ap
            "ca", "resp", "prof", "inc", "ltd", "jr", "sr", "vol", "pp", "cf", "viz", "min", "max"}
 
 
+_INLINE_LABEL = re.compile(r"^([A-Z][A-Za-z /]{2,30}):\s+(?=\S)")
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     kind: str       # title | body | abstract | case | general | discussion | skip | figure
@@ -56,6 +59,20 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
             continue
         label = stripped.rstrip(":").strip()
         new_kind = None
+        inline = _INLINE_LABEL.match(stripped)
+        if inline and not first:
+            # "Patient concerns: We present ..." — a structured-abstract label opening its own paragraph
+            for k, p in patterns:
+                if p.match(inline.group(1).strip()):
+                    if line_start > start:
+                        sections.append(Section(kind, heading, start, line_start))
+                    offset = line.index(inline.group(0)) + len(inline.group(0))
+                    kind, heading, start, resume = k, inline.group(1), line_start + offset, None
+                    break
+            else:
+                inline = None
+            if inline:
+                continue
         if len(label) <= 60 and not label.endswith("."):
             for k, p in patterns:
                 if p.match(label):
