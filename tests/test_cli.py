@@ -6,9 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from conftest import ROOT, SEEDS, run_cli
-
 import fhirconv
+from conftest import ROOT, SEEDS, run_cli
 
 
 def test_version():

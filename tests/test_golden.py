@@ -7,8 +7,8 @@ import difflib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEEDS
 
+from conftest import ROOT, SEEDS
 from fhirconv.bundle import dumps
 from fhirconv.pipeline import Pipeline
 from fhirconv.read import read_path

@@ -250,7 +250,8 @@ class Builder:
         unit_label = {"a": "years", "mo": "months", "wk": "weeks", "d": "days"}.get(unit, unit)
         return {
             "resourceType": "Observation", "id": self._id(h, "age", f.patient),
-            "text": self._narrative("Observation", code="Age at presentation", value=f"{value:g} {unit_label}", date=""),
+            "text": self._narrative("Observation", code="Age at presentation", value=f"{value:g} {unit_label}",
+                                    date=""),
             "extension": self._span_ext(f, doc_ref),
             "status": "final", "category": [{"coding": [self.codings["obs_survey"]]}],
             "code": self._cc(concept, "Age at presentation"), "subject": subject,
@@ -399,8 +400,8 @@ class Builder:
         mods = [f.attr("modality")] + ([f.attr("hybrid")] if f.attr("hybrid") else [])
         mod_codings = []
         for m in mods:
-            mc = next((c for c in self.maps.category("modality") if c.code == m and c.system == DCM), None)
-            mod_codings.append({"system": DCM, "code": m, "display": mc.display if mc else m})
+            known = next((c for c in self.maps.category("modality") if c.code == m and c.system == DCM), None)
+            mod_codings.append({"system": DCM, "code": m, "display": known.display if known else m})
         sites = [self._concept(k) for k in f.attr("body_sites") or ()]
         site_label = ", ".join(s.display for s in sites if s)
         series = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +31,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class BundleType(str, Enum):
+class BundleType(StrEnum):
     transaction = "transaction"
     collection = "collection"
 
@@ -67,7 +67,8 @@ def _load(overlays: list[Path] | None) -> Mappings:
 @app.command()
 def convert(
     inputs: Annotated[list[str], typer.Argument(help="Text files, folders of .txt files, or - for stdin.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path("out"),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path(
+        "out"),
     bundle_type: Annotated[BundleType, typer.Option("--type", help="Bundle type.")] = BundleType.transaction,
     ndjson: Annotated[bool, typer.Option("--ndjson", help="Also write NDJSON, one file per resource type.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
@@ -181,9 +182,9 @@ def validate(
             continue
         from .validate import validate_resource
 
-        issues = validate_resource(data, mappings=maps, foreign=True)
-        results[str(path)] = [i.to_dict() for i in issues]
-        failed |= any(i.severity in (Severity.ERROR, Severity.FATAL) for i in issues)
+        found = validate_resource(data, mappings=maps, foreign=True)
+        results[str(path)] = [i.to_dict() for i in found]
+        failed |= any(i.severity in (Severity.ERROR, Severity.FATAL) for i in found)
     if as_json:
         sys.stdout.write(json.dumps({"files": results}, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -241,7 +242,7 @@ def mappings_lookup(
 def _register_optional() -> None:
     """Commands from subsystems that may not be installed in every build."""
     try:
-        from . import cli_push
+        from . import cli_push  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return
     cli_push.register(app)

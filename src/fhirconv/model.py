@@ -8,7 +8,7 @@ of the *original* input text so it can be shown in its source.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
@@ -20,7 +20,7 @@ class Span:
     end: int
 
 
-class Assertion(str, Enum):
+class Assertion(StrEnum):
     """What the text says about a fact, for the index patient."""
 
     PRESENT = "present"            # asserted, current
@@ -32,7 +32,7 @@ class Assertion(str, Enum):
     HYPOTHETICAL = "hypothetical"  # planned, conditional ("if ...", "was planned")
 
 
-class DocumentKind(str, Enum):
+class DocumentKind(StrEnum):
     SINGLE_CASE = "single-case"
     CASE_SERIES = "case-series"
     COHORT = "cohort"          # aggregate study: no individually described patient
@@ -130,7 +130,7 @@ class Extraction:
     sections: tuple[tuple[str, Span], ...] = ()
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     FATAL = "fatal"
     ERROR = "error"
     WARNING = "warning"

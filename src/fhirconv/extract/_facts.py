@@ -204,8 +204,8 @@ class Extractor:
         for (kind, _), idxs in by_section.items():
             if kind not in ("body", "abstract"):
                 continue
-            first = next((i for i in idxs if r.intro.search(sentences[i].text) or r.single_case.search(sentences[i].text)
-                          or r.markers.search(sentences[i].text)), None)
+            first = next((i for i in idxs if r.intro.search(sentences[i].text)
+                          or r.single_case.search(sentences[i].text) or r.markers.search(sentences[i].text)), None)
             if first is None:
                 continue
             for i in idxs:
@@ -236,7 +236,7 @@ class Extractor:
         ages = {m.group(1) for _, m in intros}
         if len(ages) >= 2:
             # several patients introduced one after the other, each at a sentence start
-            firsts = []
+            firsts: list[tuple[str, int]] = []
             for s, m in intros:
                 if m.start() <= 2 and m.group(1) not in {a for a, _ in firsts} and s.section != "abstract":
                     firsts.append((m.group(1), s.start))
@@ -379,7 +379,7 @@ class Extractor:
         matches = matches + self.site_matcher.find(text)
         # coordinated heads: "estrogen and progesterone receptor" names two tests
         extra = []
-        for i, mt in enumerate(matches):
+        for mt in matches:
             head = mt.term.split(" ")
             if len(head) < 2:
                 continue
@@ -511,10 +511,12 @@ class Extractor:
         facts = [f for f in facts if not drop(f)]
         masses = [f for f in facts if f.kind == "finding" and f.assertion in asserted and f.attr("body_site")
                   and r.mass_words.search(f.text)]
+        def haematological(f: Fact) -> bool:
+            c = self.maps.get(f.concept)
+            return c is not None and c.attr("class") == "haematological"
+
         siteless = [f for f in facts if f.kind == "condition" and f.attr("role") == "primary"
-                    and f.assertion in asserted and not f.attr("body_site")
-                    and (self.maps.get(f.concept).attr("class") if self.maps.get(f.concept) else None)
-                    != "haematological"]
+                    and f.assertion in asserted and not f.attr("body_site") and not haematological(f)]
         if masses and len(siteless) == 1:
             mass, tumour = masses[0], siteless[0]
             extra = (("body_site", mass.attr("body_site")),) + (
@@ -751,9 +753,10 @@ class Extractor:
             qs = quantities(text, mt.end, min(len(text), mt.end + 30), self.units)
             if qs and qs[0].unit and re.fullmatch(r"\s*\(\s*", text[mt.end:qs[0].start]):
                 self._lab_facts(doc, sent, p, mt, qs[:1], Assertion.PRESENT, None, dates, analyte=analyte)
+        here = doc.to_original(sent.start, sent.end)
         done = {f.attr("unit") for f in p.facts[before:]} | {
-            f.attr("unit") for f in p.facts if f.kind == "lab" and f.span.start >= doc.to_original(sent.start, sent.end).start
-            and f.span.end <= doc.to_original(sent.start, sent.end).end}
+            f.attr("unit") for f in p.facts
+            if f.kind == "lab" and here.start <= f.span.start and f.span.end <= here.end}
         for q in quantities(text, 0, len(text), self.units):
             analyte = r.unit_implies.get(q.unit)
             if analyte and q.unit not in done:

@@ -34,7 +34,8 @@ class Sentence:
 
 
 @lru_cache(maxsize=16)
-def _compile(rules_id: int, headings: tuple[tuple[str, str], ...], figure: str) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
+def _compile(rules_id: int, headings: tuple[tuple[str, str], ...],
+             figure: str) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
     return [(k, re.compile(p, re.I)) for k, p in headings], re.compile(figure, re.I)
 
 

@@ -10,7 +10,8 @@ from ..mappings import Concept
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
-_MON = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_MON = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+        r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE_PATTERNS = [
     ("ymd", re.compile(r"\b((?:19|20)\d{2})-(\d{2})-(\d{2})\b")),
     ("mdy", re.compile(rf"\b{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+((?:19|20)\d{{2}})\b", re.I)),
@@ -19,7 +20,8 @@ _DATE_PATTERNS = [
     ("my", re.compile(rf"\b{_MON},?\s+((?:19|20)\d{{2}})\b", re.I)),
     ("md", re.compile(rf"\b{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*,?\s*(?:19|20)\d{{2}})", re.I)),
     ("dm", re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON}\b(?!,?\s+(?:19|20)\d{{2}})", re.I)),
-    ("m", re.compile(rf"\b(?:in|since|from|until|till|to|of|during|by|on)\s+(?:early\s+|late\s+|mid\s+)?{_MON}\b(?!\s*,?\s*(?:\d))", re.I)),
+    ("m", re.compile(rf"\b(?:in|since|from|until|till|to|of|during|by|on)\s+(?:early\s+|late\s+|mid\s+)?"
+                     rf"{_MON}\b(?!\s*,?\s*(?:\d))", re.I)),
     ("y", re.compile(r"\b(?:in|since|from|until|till|to|of|during|by)\s+((?:19|20)\d{2})\b(?![-/]\d)")),
 ]
 _NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d,]*\.\d)")
