@@ -81,9 +81,14 @@ def test_imaging_study_with_report(bundle):
     (study,) = resources(bundle, "ImagingStudy")
     assert study["modality"][0]["code"] == "MR" and study["series"][0]["modality"]["code"] == "MR"
     assert study["series"][0]["uid"].startswith("2.25.")
-    (report,) = resources(bundle, "DiagnosticReport")
+    (report,) = [r for r in resources(bundle, "DiagnosticReport") if r["category"][0]["coding"][0]["code"] == "RAD"]
     assert report["imagingStudy"][0]["reference"] == f"urn:uuid:{study['id']}"
     assert report["conclusion"]
+
+
+def test_pathology_report_concludes_with_the_primary(bundle):
+    (report,) = [r for r in resources(bundle, "DiagnosticReport") if r["category"][0]["coding"][0]["code"] == "PAT"]
+    assert report["conclusionCode"][0]["coding"][0]["code"] == "254837009"
 
 
 def test_document_reference_and_provenance(bundle):

@@ -213,6 +213,7 @@ class Builder:
         out.add(patient)
         primary = self._primary(p)
         cond_ids: dict[int, str] = {}
+        tissue_results: list[str] = []
         for i, f in enumerate(p.facts):
             if f.kind == "age":
                 out.add(self._age(f, h, subject, doc_ref))
@@ -227,10 +228,16 @@ class Builder:
                 res = self._lab(f, h, subject, doc_ref)
                 if res is not None:
                     out.add(res)
+                    if "tissue" in res["code"]["coding"][0]["display"].lower() if res["code"].get("coding") else False:
+                        tissue_results.append(res["id"])
             elif f.kind == "procedure":
                 out.add(self._procedure(f, h, subject, doc_ref))
             elif f.kind == "medication":
                 out.add(self._medication(f, h, subject, doc_ref))
+        biopsy = next((f for f in p.facts if f.kind == "procedure" and f.concept
+                       and (self.maps[f.concept].attr("kind") == "biopsy")), None)
+        if biopsy is not None or tissue_results:
+            out.add(self._pathology_report(p, h, subject, primary, biopsy, tissue_results))
         for f in p.facts:
             if f.kind == "imaging":
                 study = self._imaging(f, h, subject, doc_ref)
@@ -426,6 +433,29 @@ class Builder:
         res["numberOfSeries"] = len(series)
         res["description"] = f.text + (f" ({site_label})" if site_label else "")
         res["series"] = series
+        return res
+
+    def _pathology_report(self, p: PatientFacts, h: str, subject: dict[str, str], primary: Fact | None,
+                          biopsy: Fact | None, results: list[str]) -> dict[str, Any]:
+        """Histology and tissue markers: one pathology report per patient, concluding with the primary tumour."""
+        concept = self._concept("report.pathology")
+        res: dict[str, Any] = {
+            "resourceType": "DiagnosticReport", "id": self._id(h, "DiagnosticReport", "pathology", p.index),
+            "text": self._narrative("DiagnosticReport", code="Pathology",
+                                    conclusion=primary.text if primary else "see results"),
+            "status": "final", "category": [{"coding": [self.codings["report_pathology"]]}],
+            "code": self._cc(concept), "subject": subject,
+        }
+        date = (biopsy.attr("date") if biopsy else None) or (primary.attr("date") if primary else None)
+        if date:
+            res["effectiveDateTime"] = date
+        if results:
+            res["result"] = [{"reference": f"urn:uuid:{r}"} for r in results]
+        if primary is not None:
+            res["conclusion"] = primary.text
+            code = self._cc(self._concept(primary.concept), primary.text)
+            if code.get("coding"):
+                res["conclusionCode"] = [code]
         return res
 
     def _imaging_report(self, f: Fact, h: str, subject: dict[str, str], study: dict[str, Any]) -> dict[str, Any]:
