@@ -1,21 +1,39 @@
 """Layer 4, bindings: required value-set bindings on code, Coding and CodeableConcept.
 
 The value sets are expanded offline when the data is built (``bindings.json``, from R4
-``valuesets.json``); the few that cannot be expanded offline (mimetypes, currencies,
-ucum-units, ...: listed in ``data/SOURCES.md``) are not checked. A CodeableConcept passes
-when one of its codings is in the value set; text alone does not satisfy a required binding.
+``valuesets.json``). Of those that cannot be expanded offline (listed in
+``data/SOURCES.md``), mimetypes, currencies and ucum-units are checked by syntax (BCP 13
+media type, ISO 4217 letters, UCUM grammar); the others are not checked. A CodeableConcept
+passes when one of its codings is in the value set; text alone does not satisfy a required
+binding.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from ..model import Issue, Severity
-from . import _data
+from . import _data, _ucum
 from ._walk import Context
 
 LAYER = "binding"
+UCUM = "http://unitsofmeasure.org"
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=("[^"]*"|{_TOKEN}))*$')
+_SHORTHAND = frozenset({"xml", "json", "ttl"})   # CapabilityStatement.format also allows these
+
+# value sets that cannot be expanded offline, checked by the syntax of their codes instead:
+# url -> (system of the codes, predicate)
+SYNTAX: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "http://hl7.org/fhir/ValueSet/mimetypes":
+        ("urn:ietf:bcp:13", lambda c: bool(_MIME.match(c)) or c in _SHORTHAND),
+    "http://hl7.org/fhir/ValueSet/currencies":
+        ("urn:iso:std:iso:4217", lambda c: len(c) == 3 and c.isascii() and c.isalpha() and c.isupper()),
+    "http://hl7.org/fhir/ValueSet/ucum-units": (UCUM, _ucum.is_valid),
+}
 
 
 @cache
@@ -49,7 +67,10 @@ def check(ctx: Context) -> list[Issue]:
             continue
         url, value = b["valueSet"], node.value
         kind = b["type"]
-        if kind == "code":
+        syntax = SYNTAX.get(url)
+        if syntax is not None:
+            _check_syntax(node.loc, kind, value, url, *syntax, issues)
+        elif kind == "code":
             codes = allowed_codes(url)
             if codes is not None and isinstance(value, str) and value not in codes:
                 issues.append(Issue(Severity.ERROR, node.loc, f"code {value!r} is not in the required "
@@ -72,6 +93,25 @@ def check(ctx: Context) -> list[Issue]:
                 issues.append(Issue(Severity.ERROR, node.loc, f"none of the codings ({shown}) is in the "
                                     f"required value set {_show(url)}", LAYER, "code-invalid"))
     return issues
+
+
+def _check_syntax(loc: str, kind: str, value: Any, url: str, system: str,
+                  ok: Callable[[str], bool], issues: list[Issue]) -> None:
+    if kind == "code":
+        if isinstance(value, str) and not ok(value):
+            issues.append(Issue(Severity.ERROR, loc, f"{value!r} is not a valid code of {url}", LAYER,
+                                "code-invalid"))
+        return
+    if not isinstance(value, dict):
+        return
+    if kind == "Coding":
+        codings = [value]
+    else:
+        codings = [c for c in value.get("coding", []) or [] if isinstance(c, dict)]
+    if not any(c.get("system") == system and isinstance(c.get("code"), str) and ok(c["code"])
+               for c in codings):
+        issues.append(Issue(Severity.ERROR, loc, f"a valid code of {url} (system {system}) is needed",
+                            LAYER, "code-invalid"))
 
 
 def _coding_ok(coding: dict[str, Any], pairs: frozenset[tuple[str, str]]) -> bool:

@@ -98,29 +98,33 @@ def evaluate_fhirpath(constraint: dict[str, str], value: Any, base: str,
 
 def check(ctx: Context, *, foreign: bool) -> list[Issue]:
     issues: list[Issue] = []
+    cache = _cache
     for node in ctx.nodes:
-        typ = node.type
-        if typ is None or (not isinstance(node.value, dict) and (typ == "@" or typ[0].isupper())):
-            continue  # unknown element or a complex one that is not an object: the schema reports it
-        res = node.res
-        constraints = _applicable(node.path, typ)
+        loc, path, typ, value, res = node
+        if typ is None:
+            continue
+        constraints = cache.get((path, typ))
+        if constraints is None:
+            constraints = _applicable(path, typ)
         if not constraints:
             continue
+        if not isinstance(value, dict) and (typ == "@" or typ[0].isupper()):
+            continue  # a complex element that is not an object: the schema reports it
         for c in constraints:
             key = c["key"]
             pred = PREDICATES.get(key)
             if pred is not None and (not foreign or key in PYTHON_ONLY):
-                ok = pred(node.value, res.data, res.root)
+                ok = pred(value, res.data, res.root)
             else:
                 try:
-                    result = evaluate_fhirpath(c, node.value, _base(node), res.data, res.root)
+                    result = evaluate_fhirpath(c, value, _base(node), res.data, res.root)
                 except Exception as exc:  # fhirpathpy raises plain Exceptions on what it cannot do
-                    issues.append(Issue(Severity.INFORMATION, node.loc,
+                    issues.append(Issue(Severity.INFORMATION, loc,
                                         f"{key} could not be evaluated ({exc.__class__.__name__}: "
                                         f"{str(exc)[:120]}); not checked", LAYER, "informational"))
                     continue
                 ok = result != [False]
             if not ok:
-                issues.append(Issue(_SEVERITY.get(c["severity"], Severity.ERROR), node.loc,
+                issues.append(Issue(_SEVERITY.get(c["severity"], Severity.ERROR), loc,
                                     f"{key}: {c['human']}", LAYER, "invariant"))
     return issues

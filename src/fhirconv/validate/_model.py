@@ -98,6 +98,9 @@ def _structure(ctx: Context, issues: list[Issue]) -> None:
                                     f"{base}.{name} is required (min 1) but missing", LAYER, "required"))
         for stem in choices.get(base, ()):
             n = len(stem)
+            under = "_" + stem
+            if sum(1 for k in value if k.startswith(stem) or k.startswith(under)) < 2:
+                continue
             present = sorted({k.lstrip("_") for k in value
                               if k.lstrip("_").startswith(stem) and len(k.lstrip("_")) > n
                               and k.lstrip("_")[n].isupper() and f"{base}.{k.lstrip('_')}" in types})

@@ -8,7 +8,8 @@
 * DICOM (``http://dicom.nema.org/resources/ontology/DCM``): alphabetic codes are modality
   codes and must be in DICOM PS3.16 CID 29/33 (``data/dicom_modalities.json``); the numeric
   DCM concept codes are not checked. In ImagingStudy.modality / series.modality every
-  code must be a modality.
+  code must be a modality. An unknown alphabetic code elsewhere is only a warning for
+  foreign input.
 * UCUM (``http://unitsofmeasure.org``) codes of Quantity-like values and Codings must parse
   (``_ucum``).
 
@@ -125,8 +126,11 @@ def check(ctx: Context, *, mappings: Mappings | None, foreign: bool) -> list[Iss
             else:
                 continue
             if problem:
-                issues.append(Issue(Severity.ERROR, loc, f"{code!r} ({system}): {problem}", LAYER,
-                                    "code-invalid"))
+                # an alphabetic DCM code outside a modality element may be some other DICOM
+                # concept in foreign input: a warning there
+                soft = system == DICOM and foreign and node.path not in MODALITY_PATHS
+                issues.append(Issue(Severity.WARNING if soft else Severity.ERROR, loc,
+                                    f"{code!r} ({system}): {problem}", LAYER, "code-invalid"))
             elif mappings is not None and system in (SNOMED, LOINC, DICOM) \
                     and not mappings.known_code(system, code):
                 issues.append(Issue(unknown_severity, loc, f"{system}|{code} is not in the fhirconv "

@@ -61,6 +61,8 @@ class Context:
 
     def _walk(self, obj: dict[str, Any], loc: str, base: str, res: Res) -> None:
         types = self._types
+        nodes = self.nodes
+        new = tuple.__new__
         for key, val in obj.items():
             if key == "resourceType" and obj is res.data:
                 continue
@@ -69,17 +71,19 @@ class Context:
             typ = "Element" if key[:1] == "_" else types.get(path)
             if isinstance(val, list):
                 if not val:
-                    self.nodes.append(Node(kloc, path, typ, val, res))
+                    nodes.append(new(Node, (kloc, path, typ, val, res)))
                 for i, item in enumerate(val):
                     if item is not None:
                         self._visit(item, f"{kloc}[{i}]", path, typ, res, obj)
+            elif typ is None or (typ[0].islower() and not isinstance(val, dict)):
+                nodes.append(new(Node, (kloc, path, typ, val, res)))     # a primitive (the common case)
             else:
                 self._visit(val, kloc, path, typ, res, obj)
 
     def _visit(self, val: Any, loc: str, path: str, typ: str | None, res: Res,
                parent: dict[str, Any]) -> None:
         if typ is None:
-            self.nodes.append(Node(loc, path, None, val, res))
+            self.nodes.append(tuple.__new__(Node, (loc, path, None, val, res)))
             return
         if typ[0] == "#":
             path, typ = typ[1:], "@"
@@ -96,9 +100,9 @@ class Context:
                     sub = Res(val["resourceType"], val, loc, val, False, res.bundle)
                 self._add(sub)
             else:
-                self.nodes.append(Node(loc, path, typ, val, res))
+                self.nodes.append(tuple.__new__(Node, (loc, path, typ, val, res)))
             return
-        self.nodes.append(Node(loc, path, typ, val, res))
+        self.nodes.append(tuple.__new__(Node, (loc, path, typ, val, res)))
         if isinstance(val, dict):
             if typ == "@":
                 self._walk(val, loc, path, res)
