@@ -1,4 +1,4 @@
-"""Layer 6, terminology: offline syntax checks of the codes themselves.
+"""Layer 6, terminology: offline checks of the codes themselves (syntax; for foreign input a shipped reference).
 
 * SNOMED CT (``http://snomed.info/sct``): a concept id is 6–18 digits, no leading zero,
   partition identifier ``00`` or ``10`` (the two digits before the check digit) and a
@@ -13,13 +13,27 @@
 * UCUM (``http://unitsofmeasure.org``) codes of Quantity-like values and Codings must parse
   (``_ucum``).
 
+For foreign input (``foreign=True``) a well-formed SNOMED CT or LOINC code is also looked up in
+the reference shipped in ``data/terminology/`` (built by ``scripts/build_terminology_reference.py``
+from the SNOMED CT Global Patient Set, the IPS free set, DICOM PS3.16 and LOINC codes used by HL7
+guides; see its ``NOTICE.md``), read once per process on first use:
+
+* a code not in it is a warning: the reference is a subset, the code may be valid in the full
+  edition;
+* a ``Coding.display`` that matches none of the code's known terms (FSN, preferred term, DICOM
+  code meaning, LOINC display) is a warning naming the known terms. Case, accents, punctuation
+  and a trailing semantic tag are ignored (``normalise_term``).
+
 With ``mappings``, a SNOMED CT, LOINC or DICOM code absent from them is an error for
-fhirconv's own output (``foreign=False``) and information for foreign input.
+fhirconv's own output (``foreign=False``) and information for foreign input. The fast path
+(``foreign=False``) does not read the shipped reference.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..model import Issue, Severity
@@ -46,6 +60,15 @@ _P = ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 
       (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8))
 _LOINC = re.compile(r"^(\d{1,7})-(\d)$")
 _LOINC_OTHER = re.compile(r"^L[APGL]\d{1,8}-\d$")
+_TAG = re.compile(r"^(.*) \(([a-z /-]+)\)$")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+# system -> the file in data/terminology/ and what the reference holds, for the messages
+REFERENCES = {
+    SNOMED: ("snomed", "the shipped reference (GPS/IPS free set): may be valid in the full edition; check it"),
+    LOINC: ("loinc", "the shipped reference (LOINC codes of HL7 US Core, mCODE, IPS and DICOM): "
+                     "may be valid in the full LOINC table; check it"),
+}
+SHOWN_TERMS = 3
 
 
 def verhoeff_ok(digits: str) -> bool:
@@ -102,6 +125,50 @@ def dicom_problem(code: str, modality_element: bool) -> str | None:
     return None
 
 
+def normalise_term(term: str) -> str:
+    """``term`` as the display check compares it: a trailing semantic tag such as ``(disorder)``,
+    case, accents and punctuation ignored (as ``verify_codes.py`` does, plus accents)."""
+    term = term.strip()
+    m = _TAG.match(term)
+    if m:
+        term = m.group(1)
+    term = term.lower()
+    if not term.isascii():
+        term = "".join(c for c in unicodedata.normalize("NFKD", term) if not unicodedata.combining(c))
+    return _NON_ALNUM.sub(" ", term).strip()
+
+
+def in_reference(system: str, code: str) -> bool:
+    """Whether the shipped reference holds ``code`` (SNOMED CT or LOINC)."""
+    return code in _data.terminology_reference(REFERENCES[system][0])
+
+
+@lru_cache(maxsize=8192)
+def known_terms(system: str, code: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The code's known terms in the shipped reference (preferred first) and their normalised forms."""
+    terms = _data.terminology_reference(REFERENCES[system][0]).get(code, "")
+    shown = tuple(terms.split("\t")) if terms else ()
+    return shown, frozenset(normalise_term(t) for t in shown)
+
+
+def reference_issues(loc: str, system: str, code: str, display: Any) -> list[Issue]:
+    """A well-formed SNOMED CT or LOINC code of a Coding at ``loc`` against the shipped reference."""
+    if not in_reference(system, code):
+        return [Issue(Severity.WARNING, loc + ".code", f"{system}|{code} is not in {REFERENCES[system][1]}",
+                      LAYER, "code-invalid")]
+    if not isinstance(display, str) or not display.strip():
+        return []
+    shown, normalised = known_terms(system, code)
+    if not shown or normalise_term(display) in normalised:
+        return []
+    expected = " or ".join(repr(t) for t in shown[:SHOWN_TERMS])
+    if len(shown) > SHOWN_TERMS:
+        expected += f" (or {len(shown) - SHOWN_TERMS} more)"
+    return [Issue(Severity.WARNING, loc + ".display",
+                  f"display {display!r} is not a known term of {system}|{code}: expected {expected}",
+                  LAYER, "invalid")]
+
+
 def check(ctx: Context, *, mappings: Mappings | None, foreign: bool) -> list[Issue]:
     issues: list[Issue] = []
     unknown_severity = Severity.INFORMATION if foreign else Severity.ERROR
@@ -131,7 +198,10 @@ def check(ctx: Context, *, mappings: Mappings | None, foreign: bool) -> list[Iss
                 soft = system == DICOM and foreign and node.path not in MODALITY_PATHS
                 issues.append(Issue(Severity.WARNING if soft else Severity.ERROR, loc,
                                     f"{code!r} ({system}): {problem}", LAYER, "code-invalid"))
-            elif mappings is not None and system in (SNOMED, LOINC, DICOM) \
+                continue
+            if foreign and system in REFERENCES:
+                issues += reference_issues(node.loc, system, code, value.get("display"))
+            if mappings is not None and system in (SNOMED, LOINC, DICOM) \
                     and not mappings.known_code(system, code):
                 issues.append(Issue(unknown_severity, loc, f"{system}|{code} is not in the fhirconv "
                                     "mappings", LAYER, "code-invalid"))
