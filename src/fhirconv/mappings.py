@@ -17,6 +17,7 @@ Concept tables are TSV with the columns ``key system code display terms attrs so
 
 from __future__ import annotations
 
+import bisect
 import csv
 import re
 from collections.abc import Iterable, Iterator
@@ -156,14 +157,37 @@ class Matcher:
             if cased and all(text[o_start:o_start + len(c)] != c for c in cased):
                 continue
             cands.append((o_start, o_end, term, keys))
-        cands.sort(key=lambda m: (m[0], -(m[1] - m[0])))
-        out: list[Match] = []
-        last = -1
-        for s, e, term, keys in cands:
-            if s >= last:
-                out.append(Match(s, e, term, keys))
-                last = e
-        return out
+        return [Match(s, e, term, keys) for s, e, term, keys in _best_cover(cands)]
+
+
+def _best_cover(cands: list[tuple[int, int, str, tuple[str, ...]]]) -> list[tuple[int, int, str, tuple[str, ...]]]:
+    """The non-overlapping matches covering the most text (weighted interval scheduling).
+
+    Leftmost-longest would read "non-tender breast lump" as "tender breast" + nothing; the best
+    cover reads it as "tender" + "breast lump". Ties keep the earlier, longer match.
+    """
+    if not cands:
+        return []
+    cands = sorted(set(cands), key=lambda m: (m[1], m[0]))
+    ends = [c[1] for c in cands]
+    best = [0] * (len(cands) + 1)
+    take = [False] * len(cands)
+    prev = [0] * len(cands)
+    for i, (s, e, _, _) in enumerate(cands):
+        j = bisect.bisect_right(ends, s, 0, i)  # candidates ending at or before s
+        prev[i] = j
+        with_it = best[j] + (e - s)
+        take[i] = with_it > best[i]
+        best[i + 1] = with_it if take[i] else best[i]
+    out = []
+    i = len(cands) - 1
+    while i >= 0:
+        if take[i]:
+            out.append(cands[i])
+            i = prev[i] - 1
+        else:
+            i -= 1
+    return out[::-1]
 
 
 @dataclass

@@ -20,7 +20,7 @@ REFERENCE_ATTRS = {"site": "body_site.", "secondary": "disorder.", "parent": "bo
 KNOWN_ATTRS = {
     "neoplasm", "site", "secondary", "parent", "paired", "laterality", "class", "kind", "broader", "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "note",
-    "region", "type", "group", "system_name", "specimen",
+    "region", "type", "group", "system_name", "specimen", "components",
 }
 
 

@@ -39,6 +39,8 @@ class _Rules:
     sections: dict[str, Any]
     context: ContextEngine
     literature: list[re.Pattern[str]]
+    general: list[re.Pattern[str]]
+    patient_ref: re.Pattern[str]
     index_phrases: re.Pattern[str]
     age: list[re.Pattern[str]]
     age_units: dict[str, str]
@@ -111,6 +113,8 @@ class Extractor:
             sections=sec,
             context=ContextEngine(ctx),
             literature=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("patterns", [])],
+            general=[re.compile(p, re.I) for p in ctx.get("general", [])],
+            patient_ref=re.compile(ctx.get("patient_reference", r"(?!)"), re.I),
             index_phrases=_words_re(ctx.get("index_patient", [])),
             age=[re.compile(pat(p), re.I) for p in subj.get("age", [])],
             age_units=subj.get("age_units", {}),
@@ -188,6 +192,8 @@ class Extractor:
             return index and not any(p.search(s.text) for p in self.rules.literature[:1])
         if any(p.search(s.text) for p in self.rules.literature) and not index:
             return bool(self.rules.intro.search(s.text)) and not self.rules.literature[0].search(s.text)
+        if any(p.search(s.text) for p in self.rules.general):
+            return index or bool(self.rules.patient_ref.search(s.text) or self.rules.intro.search(s.text))
         return True
 
     def _drop_background(self, sentences: list[Sentence], eligible: list[bool]) -> None:
