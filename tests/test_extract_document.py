@@ -130,3 +130,24 @@ def test_structured_abstract_labels_open_sections():
 def test_definitions_are_general_knowledge():
     text = "A 33-year-old man had a cough. Sarcoidosis is a multisystem granulomatous disease of unknown cause."
     assert "disorder.sarcoidosis" not in {f.concept for f in conditions(extract_text(text))}
+
+
+def test_a_form_of_a_disease_that_tests_ruled_out_is_not_asserted():
+    text = ("A 9-year-old girl was treated for dengue haemorrhagic fever. On day two, tests for dengue were "
+            "negative and malaria was confirmed on a blood film.")
+    status = {f.concept: f.assertion for f in conditions(extract_text(text))}
+    assert status.get("disorder.dengue_haemorrhagic_fever") == Assertion.REFUTED
+    assert status.get("disorder.malaria") == Assertion.PRESENT
+
+
+def test_biopsied_lesions_with_metastatic_histology_are_metastases_at_their_sites():
+    text = ("A 70-year-old man with lung cancer developed nodules on his scalp and chest wall. "
+            "A punch biopsy revealed metastatic adenocarcinoma.")
+    mets = {f.attr("body_site") for f in conditions(extract_text(text)) if f.attr("role") == "metastasis"}
+    assert {"body_site.scalp", "body_site.chest_wall"} <= mets
+
+
+def test_site_after_a_participle():
+    text = "A 52-year-old woman had a lump located in the left axilla."
+    lump = next(f for f in extract_text(text).patients[0].facts if f.kind == "finding")
+    assert lump.attr("body_site") == "body_site.axilla" and lump.attr("laterality") == "left"

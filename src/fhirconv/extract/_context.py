@@ -93,12 +93,18 @@ class SentenceContext:
             if cs < te and ce > ts:
                 continue  # the cue is part of the target itself ("non-Hodgkin lymphoma")
             if ce <= ts and cue.direction in ("forward", "both"):
-                if self._nwords(ce, ts) <= cue.window and not self._terminated(ce, ts):
+                if self._nwords(ce, ts) <= cue.window and not self._terminated(ce, ts) \
+                        and not self._other_cue(ce, ts, cue):
                     found.append(cue.category)
             elif cs >= te and cue.direction in ("backward", "both"):
-                if self._nwords(te, cs) <= cue.window and not self._terminated(te, cs):
+                if self._nwords(te, cs) <= cue.window and not self._terminated(te, cs) \
+                        and not self._other_cue(te, cs, cue):
                     found.append(cue.category)
         return found
+
+    def _other_cue(self, a: int, b: int, cue: Cue) -> bool:
+        """A scope ends where a cue of another kind begins (ConText's termination by a new trigger)."""
+        return any(a <= s and e <= b and c.category != cue.category for s, e, c in self.cues)
 
     def assertion(self, start: int, end: int) -> tuple[Assertion, bool]:
         """(assertion, about_someone_else) for the target at [start, end)."""

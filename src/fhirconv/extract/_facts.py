@@ -32,6 +32,7 @@ class _Patient:
     age: tuple[float, str, Span] | None = None
     facts: list[Fact] = field(default_factory=list)
     last_exam: tuple[int, str] | None = None
+    lesions: list[tuple[int, str | None, tuple[tuple[str, str | None], ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Extractor:
             return index and not any(p.search(s.text) for p in self.rules.literature[:1])
         if any(p.search(s.text) for p in self.rules.literature) and not index:
             return bool(self.rules.intro.search(s.text)) and not self.rules.literature[0].search(s.text)
-        if any(p.search(s.text) for p in self.rules.general):
+        if s.section != "title" and any(p.search(s.text) for p in self.rules.general):
             return index or bool(self.rules.patient_ref.search(s.text) or self.rules.intro.search(s.text))
         return True
 
@@ -331,9 +332,14 @@ class Extractor:
             elif cat == "finding":
                 lat = self._laterality_before(text, mt.start)
                 site = concept.attr("site")
-                after = self._site_after(text, mt, sites)
+                every = self._sites_after(text, mt, sites)
+                after = every[0] if every else None
+                lesion_site = site
                 if after and (not site or self._within(after[0], site)):
                     site, lat = after[0], lat or after[1]
+                if every and r.mass_words.search(text[mt.start:mt.end]):
+                    # where a lesion is: used when a biopsy of it shows a metastasis
+                    p.lesions.append((sent.index, lesion_site, tuple(every)))
                 attrs = base + ([("laterality", lat)] if lat else []) + ([("body_site", site)] if site else [])
                 p.facts.append(Fact("finding", key, text[mt.start:mt.end], span, p.index, assertion, sent.section,
                                     tuple(attrs)))
@@ -420,22 +426,33 @@ class Extractor:
 
     def _site_after(self, text: str, mt: Match, sites: list[Match]) -> tuple[str, str | None] | None:
         """'lymphoma of the thyroid', 'thrombus in the right internal jugular vein' → (site, laterality)."""
+        found = self._sites_after(text, mt, sites)
+        return found[0] if found else None
+
+    def _sites_after(self, text: str, mt: Match, sites: list[Match]) -> list[tuple[str, str | None]]:
+        """Every site a phrase is 'of/in/on': 'nodules on her arms, thighs, and chest wall' → three sites."""
         r = self.rules
+        out: list[tuple[str, str | None]] = []
+        pos = mt.end
         for st in sites:
-            if st.start < mt.end:
+            if st.start < pos:
                 continue
-            gap = text[mt.end:st.start].lower()
-            if len(gap) > 40 or re.search(r"[.;:,()]", gap):
-                return None
+            gap = text[pos:st.start].lower()
+            if len(gap) > 40 or re.search(r"[.;:()]", gap) or ("," in gap and not out):
+                break
             toks = re.findall(r"[a-z]+", gap)
-            if not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving"):
-                return None
-            if all(t in r.site_links or t in r.laterality or t in r.site_modifiers for t in toks):
-                base, own = self._site(st)
-                return base, own or self._site_laterality(text, st) or next(
-                    (r.laterality[t] for t in toks if t in r.laterality), None)
-            return None
-        return None
+            if not out and toks and toks[0].endswith("ed") and len(toks) > 1:
+                toks = toks[1:]  # "nodules appeared on her arms", "a mass located in the thigh"
+            if not out and (not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving", "over")):
+                break
+            if not all(t in r.site_links or t in r.laterality or t in r.site_modifiers or t in ("and", "or")
+                       for t in toks):
+                break
+            base, own = self._site(st)
+            out.append((base, own or self._site_laterality(text, st) or next(
+                (r.laterality[t] for t in toks if t in r.laterality), None)))
+            pos = st.end
+        return out
 
     def _site(self, site: Match) -> tuple[str, str | None]:
         """(general body-site key, laterality) of a site match: 'left breast' → (body_site.breast, left)."""
@@ -503,6 +520,9 @@ class Extractor:
                 return True
             if f.attr("role") != "primary" or f.assertion not in asserted:
                 return False
+            if f.attr("metastatic_histology") and any(o is not f and not o.attr("metastatic_histology")
+                                                       for o in primaries):
+                return True  # the histology of a metastasis of the primary already named
             words = f.text.lower()
             for other in primaries:
                 if other is f or other.concept == f.concept:
@@ -515,6 +535,13 @@ class Extractor:
             return False
 
         facts = [f for f in facts if not drop(f)]
+        # a form of a disease that tests ruled out is ruled out too ("dengue" negative → "dengue
+        # haemorrhagic fever" was not the diagnosis)
+        refuted = [f.text.lower() for f in facts if f.kind == "condition" and f.assertion == Assertion.REFUTED]
+        for i, f in enumerate(facts):
+            if f.kind == "condition" and f.assertion in asserted and any(
+                    re.search(rf"\b{re.escape(t)}\b", f.text.lower()) for t in refuted if t != f.text.lower()):
+                facts[i] = Fact(f.kind, f.concept, f.text, f.span, f.patient, Assertion.REFUTED, f.section, f.attrs)
         masses = [f for f in facts if f.kind == "finding" and f.assertion in asserted and f.attr("body_site")
                   and r.mass_words.search(f.text)]
         def haematological(f: Fact) -> bool:
@@ -522,7 +549,8 @@ class Extractor:
             return c is not None and c.attr("class") == "haematological"
 
         siteless = [f for f in facts if f.kind == "condition" and f.attr("role") == "primary"
-                    and f.assertion in asserted and not f.attr("body_site") and not haematological(f)]
+                    and f.assertion in asserted and not f.attr("body_site") and not haematological(f)
+                    and not f.attr("metastatic_histology")]
         if masses and len(siteless) == 1:
             mass, tumour = masses[0], siteless[0]
             extra = (("body_site", mass.attr("body_site")),) + (
@@ -574,10 +602,12 @@ class Extractor:
         role = "metastasis" if neo == "secondary" else ("primary" if neo == "malignant" else "other")
         lat = self._laterality_before(text, mt.start)
         site = concept.attr("site")
-        if not site:
-            after = self._site_after(text, mt, sites)
-            if after:
-                site, lat = after[0], lat or after[1]
+        after = self._site_after(text, mt, sites)
+        if after:
+            # "renal calculus at the left vesicoureteric junction": the text's site is the more precise one
+            lat = lat or after[1]
+            if not site or self._within(after[0], site) or not concept.attr("neoplasm"):
+                site = after[0]
         if site:
             attrs.append(("body_site", site))
             if not lat:
@@ -590,6 +620,9 @@ class Extractor:
         if lat:
             attrs.append(("laterality", lat))
         attrs.append(("role", role))
+        before = text[max(0, mt.start - 25):mt.start].lower()
+        if role == "primary" and not site and re.search(r"\bmetastatic\s+(?:\w+\s+)?$", before):
+            attrs.append(("metastatic_histology", True))  # "showed metastatic adenocarcinoma"
         if self.rules.relapse.search(text[max(0, mt.start - 30):mt.end + 30]):
             attrs.append(("clinical_status", "relapse"))
         # a list of alternatives under a provisional cue is a differential diagnosis
@@ -603,8 +636,6 @@ class Extractor:
         """'<site> metastasis', 'metastasis to the <site>', 'infiltration of both breasts' → metastasis facts."""
         r = self.rules
         text = sent.text
-        if not sites:
-            return
         disorders = [(mt.start, mt.end) for mt in self._matches_cache if self._cat(mt) == "disorder"]
         sites = [st for st in sites if not any(a <= st.start and st.end <= b for a, b in disorders)]
 
@@ -654,6 +685,9 @@ class Extractor:
             assertion, other = ctx.assertion(m.start(), m.end())
             if other:
                 continue
+            if not targets:
+                self._lesion_metastases(doc, sent, p, m, assertion, dates)
+                continue
             for st in targets:
                 site_key = self._site(st)[0]
                 site = self.maps[site_key]
@@ -669,6 +703,32 @@ class Extractor:
                 a, b = min(m.start(), st.start), max(m.end(), st.end)
                 p.facts.append(Fact("condition", concept, text[a:b], self._span(doc, sent, a, b), p.index, assertion,
                                     sent.section, tuple(attrs)))
+
+    def _lesion_metastases(self, doc: SourceDocument, sent: Sentence, p: _Patient, m: re.Match[str],
+                           assertion: Assertion, dates: list[tuple[int, int, str]]) -> None:
+        """'skin nodules on her arms and thighs. An excision biopsy showed metastatic carcinoma.' → the
+        lesions just described are the metastases, at their sites."""
+        text = sent.text
+        neoplasm = next((mt for mt in self._matches_cache if self._cat(mt) == "disorder" and 0 <= mt.start - m.end() <= 2
+                         and self.maps[self._key(mt, "disorder")].attr("neoplasm") == "malignant"), None)
+        if neoplasm is None or not p.lesions or assertion != Assertion.PRESENT:
+            return
+        index, organ, places = p.lesions[-1]
+        if sent.index - index > 2:
+            return
+        for site, lat in places:
+            organ_concept = self.maps.get(organ) if organ else None
+            secondary = (organ_concept.attr("secondary") if organ_concept else None) or (
+                self.maps[site].attr("secondary") if site in self.maps.concepts else None)
+            attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site)]
+            if lat:
+                attrs.append(("laterality", lat))
+            date = _nearest_date(dates, m.start())
+            if date:
+                attrs.append(("date", date))
+            a, b = m.start(), neoplasm.end
+            p.facts.append(Fact("condition", secondary if secondary in self.maps.concepts else "", text[a:b],
+                                self._span(doc, sent, a, b), p.index, assertion, sent.section, tuple(attrs)))
 
     def _imaging(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
@@ -803,7 +863,7 @@ class Extractor:
             return
         key, _ = self._lab_key(mt.keys, None, qualitative_only=True)
         value = shared
-        if value is None and assertion == Assertion.NEGATED:
+        if value is None and assertion in (Assertion.NEGATED, Assertion.REFUTED):
             value = "negative"
         if value is None or key is None:
             return
