@@ -709,7 +709,8 @@ class Extractor:
         """'skin nodules on her arms and thighs. An excision biopsy showed metastatic carcinoma.' → the
         lesions just described are the metastases, at their sites."""
         text = sent.text
-        neoplasm = next((mt for mt in self._matches_cache if self._cat(mt) == "disorder" and 0 <= mt.start - m.end() <= 2
+        neoplasm = next((mt for mt in self._matches_cache
+                         if self._cat(mt) == "disorder" and 0 <= mt.start - m.end() <= 2
                          and self.maps[self._key(mt, "disorder")].attr("neoplasm") == "malignant"), None)
         if neoplasm is None or not p.lesions or assertion != Assertion.PRESENT:
             return

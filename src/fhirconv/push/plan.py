@@ -28,6 +28,7 @@ Chunking
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import heapq
 import json
@@ -45,11 +46,21 @@ BUNDLE_OVERHEAD = 64
 
 _UUID_URN = re.compile(r"^urn:uuid:([0-9a-fA-F-]{36})$")
 _ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+# "reference":"<JSON string>" in compact JSON (a string value cannot contain an unescaped quote)
+_REF_RE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON as the server receives it."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_json(run_id: str) -> bytes:
+    return dumps({"tag": [{"system": TAG_SYSTEM, "code": run_id}]})
 
 
 @dataclass
@@ -126,20 +137,6 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         else:
             out.append(path)
     return out
-
-
-def _walk_refs(node: Any, found: set[str]) -> None:
-    if isinstance(node, dict):
-        ref = node.get("reference")
-        if isinstance(ref, str):
-            found.add(ref)
-        for v in node.values():
-            if isinstance(v, (dict, list)):
-                _walk_refs(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            if isinstance(v, (dict, list)):
-                _walk_refs(v, found)
 
 
 def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
@@ -219,22 +216,24 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
                     resource = {**resource, "id": parts[1]}
     elif method == "POST" and "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}
-    digest = hashlib.sha256(dumps(resource)).hexdigest()[:20]
+    plain = dumps(resource)
+    digest = hashlib.sha256(plain).hexdigest()[:20]
     key = f"{method} {url}" + (f" [{if_none_exist}]" if if_none_exist else "") + \
         (f" {full_url}" if method == "POST" else "") + f" #{digest}"
-    refs: set[str] = set()
-    _walk_refs(resource, refs)
-    resource = _tagged(resource, run_id)
+    refs = frozenset(json.loads(b'"' + m + b'"') for m in _REF_RE.findall(plain))
     req: dict[str, Any] = {"method": method, "url": url}
     if if_none_exist:
         req["ifNoneExist"] = if_none_exist
-    obj: dict[str, Any] = {}
-    if full_url:
-        obj["fullUrl"] = full_url
-    obj["resource"] = resource
-    obj["request"] = req
-    return Entry(file, index, resource, method, url, full_url, if_none_exist, key,
-                 frozenset(refs), dumps(obj), problems)
+    if run_id and "meta" not in resource and plain.endswith(b"}") and len(plain) > 2:
+        # add the run tag without encoding the resource a second time
+        encoded_resource = plain[:-1] + b',"meta":' + _tag_json(run_id) + b"}"
+        resource = {**resource, "meta": {"tag": [{"system": TAG_SYSTEM, "code": run_id}]}}
+    else:
+        resource = _tagged(resource, run_id)
+        encoded_resource = dumps(resource) if run_id else plain
+    encoded = (b'{"fullUrl":' + dumps(full_url) + b"," if full_url else b"{") + b'"resource":' + \
+        encoded_resource + b',"request":' + dumps(req) + b"}"
+    return Entry(file, index, resource, method, url, full_url, if_none_exist, key, refs, encoded, problems)
 
 
 def entries_of(data: Any, file: str, *, mode: str = "put", run_id: str | None = None,
