@@ -311,7 +311,7 @@ class Extractor:
         sites = [mt for mt in matches if self._cat(mt) == "body_site"]
         for st in sites:
             lat = self._site_laterality(text, st)
-            if lat:
+            if lat in ("left", "right"):
                 self._note_side(p, self._site(st)[0], lat)
         labs: list[Match] = []
         modal_seen: set[str] = set()
@@ -558,7 +558,7 @@ class Extractor:
             facts[facts.index(tumour)] = Fact(tumour.kind, tumour.concept, tumour.text, tumour.span, tumour.patient,
                                               tumour.assertion, tumour.section, tumour.attrs + extra)
         for f in facts:
-            if f.attr("body_site") and f.attr("laterality") in ("left", "right") and f.assertion in asserted:
+            if f.attr("body_site") and f.attr("laterality") and f.assertion in asserted:
                 self._note_side(p, f.attr("body_site"), f.attr("laterality"))
         sides = self._sides.get(p.index, {})
         out = []
@@ -757,11 +757,19 @@ class Extractor:
         if last and last[1] == concept.code and sent.index - last[0] <= 1 \
                 and not self.rules.exam_repeat.search(text):
             return
-        region = []
+        # the examined region: "brain MRI", "CT of the chest and abdomen", "ultrasound of the neck"
+        region = [self._site(st)[0] for st in sites if 0 <= mt.start - st.end <= 3
+                  and not any(o.start <= st.start and st.end <= o.end for o in self._matches_cache
+                              if self._cat(o) != "body_site")]
         for st in sites:
-            if 0 <= st.start - mt.end <= 25 or 0 <= mt.start - st.end <= 3:
-                region.append(self._site(st)[0])
-        findings = text[vm.end():].strip(" .:") if vm else ""
+            gap = text[mt.end:st.start].lower()
+            if st.start >= mt.end and re.fullmatch(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
+                                                   r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?", gap):
+                if gap.strip().startswith(("of", "to", "(", "scan")) or region:
+                    region.append(self._site(st)[0])
+                    mt = Match(mt.start, st.end, mt.term, mt.keys)
+        findings = re.sub(r"^(?:that|a|an)\s+(?=\S)", "", text[vm.end():].strip(" .:")) if vm else ""
+        findings = findings[:1].upper() + findings[1:]
         attrs = base + [("modality", concept.code), ("body_sites", tuple(region))]
         if concept.attr("hybrid"):
             attrs.append(("hybrid", concept.attr("hybrid")))

@@ -48,7 +48,8 @@ class UnitReader:
         self._forms = forms
         alts = sorted(forms, key=len, reverse=True)
         body = "|".join(re.escape(a) for a in alts) or "(?!)"
-        self._re = re.compile(rf"\s?({body})(?![\w/])")
+        # a unit ends at a word boundary and is not the start of a hyphenated word ("18F-FDG")
+        self._re = re.compile(rf"\s?({body})(?![\w/-])")
         self.dims = {c.code: (c.attr("dim") or "") for c in units}
 
     def at(self, text: str, pos: int) -> tuple[str, int] | None:
