@@ -137,3 +137,14 @@ def test_text_without_patient_gives_no_bundle():
 def test_unknown_bundle_type_is_refused():
     with pytest.raises(ValueError):
         make_bundle([], "0" * 64, "batch-response")
+
+
+def test_facts_sharing_a_phrase_get_distinct_ids():
+    text = ("A 66-year-old woman with cervical cancer had skin nodules on her abdomen and chest wall. "
+            "An excision biopsy showed metastatic squamous cell carcinoma.")
+    b = fhirconv.convert_text(text)
+    ids = [e["resource"]["id"] for e in b["entry"]]
+    assert len(ids) == len(set(ids))
+    sites = [c["bodySite"][0]["coding"][0]["code"] for c in resources(b, "Condition")
+             if c.get("bodySite") and c["code"].get("coding", [{}])[0].get("code") == "94579000"]
+    assert len(sites) == 2 and len(set(sites)) == 2

@@ -41,8 +41,15 @@ class Built:
 
     resources: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
+        key = (resource["resourceType"], resource["id"])
+        if key in self._seen:
+            # the same fact reached twice: one resource (the id is the fact's identity)
+            self.warnings.append(f"{key[0]}/{key[1]} built twice; kept once")
+            return resource
+        self._seen.add(key)
         self.resources.append(resource)
         return resource
 
@@ -78,6 +85,11 @@ class Builder:
     # ------------------------------------------------------------------ helpers
     def _id(self, doc_hash: str, *parts: Any) -> str:
         return str(uuid.uuid5(NAMESPACE, "|".join([doc_hash, *map(str, parts)])))
+
+    def _fact_id(self, h: str, rtype: str, f: Fact) -> str:
+        """One fact, one id: everything that tells two facts apart goes into it."""
+        return self._id(h, rtype, f.patient, f.kind, f.concept, f.span.start, f.span.end, f.attr("body_site"),
+                        f.attr("laterality"), f.attr("value"), f.attr("unit"))
 
     def _cc(self, concept: Concept | None, text: str | None = None) -> dict[str, Any]:
         cc: dict[str, Any] = {}
@@ -280,11 +292,10 @@ class Builder:
                 concept = self._concept(primary.concept)
                 text = f"metastatic {primary.text} ({f.text})"
         if role == "metastasis" and primary is not None and primary is not f:
-            related = f"urn:uuid:{self._id(h, 'Condition', primary.patient, primary.concept, primary.span.start)}"
+            related = f"urn:uuid:{self._fact_id(h, 'Condition', primary)}"
         assertion = f.assertion.value
         verification = self.verification.get(assertion, "confirmed")
-        res: dict[str, Any] = {"resourceType": "Condition",
-                               "id": self._id(h, "Condition", f.patient, f.concept, f.span.start)}
+        res: dict[str, Any] = {"resourceType": "Condition", "id": self._fact_id(h, "Condition", f)}
         site_label = ""
         body = self._body_site(site_key, f.attr("laterality"))
         ext = self._span_ext(f, doc_ref)
@@ -314,7 +325,7 @@ class Builder:
         concept = self._concept(f.concept)
         present = f.assertion in (Assertion.PRESENT, Assertion.HISTORICAL)
         res: dict[str, Any] = {
-            "resourceType": "Observation", "id": self._id(h, "Observation", f.patient, f.concept, f.span.start),
+            "resourceType": "Observation", "id": self._fact_id(h, "Observation", f),
             "text": self._narrative("Observation", code=f.text, value="present" if present else f.assertion.value,
                                     date=_date_label(f)),
             "extension": self._span_ext(f, doc_ref),
@@ -339,7 +350,7 @@ class Builder:
         category = self.codings["obs_vital" if vital else "obs_laboratory"]
         res: dict[str, Any] = {
             "resourceType": "Observation",
-            "id": self._id(h, "Observation", f.patient, f.concept, f.span.start, value, f.attr("unit")),
+            "id": self._fact_id(h, "Observation", f),
             "text": self._narrative("Observation", code=concept.display or f.text,
                                     value=f"{value} {f.attr('unit') or ''}".strip(), date=_date_label(f)),
             "extension": self._span_ext(f, doc_ref),
@@ -375,7 +386,7 @@ class Builder:
     def _procedure(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str) -> dict[str, Any]:
         concept = self._concept(f.concept)
         res: dict[str, Any] = {
-            "resourceType": "Procedure", "id": self._id(h, "Procedure", f.patient, f.concept, f.span.start),
+            "resourceType": "Procedure", "id": self._fact_id(h, "Procedure", f),
             "text": self._narrative("Procedure", code=f.text, site="", date=_date_label(f)),
             "extension": self._span_ext(f, doc_ref),
             "status": "completed", "code": self._cc(concept, f.text), "subject": subject,
@@ -392,7 +403,7 @@ class Builder:
         status = f.attr("status") or "completed"
         res: dict[str, Any] = {
             "resourceType": "MedicationStatement",
-            "id": self._id(h, "MedicationStatement", f.patient, f.concept, f.span.start),
+            "id": self._fact_id(h, "MedicationStatement", f),
             "text": self._narrative("MedicationStatement", code=f.text, status=status, date=_date_label(f)),
             "extension": self._span_ext(f, doc_ref),
             "status": status, "medicationCodeableConcept": self._cc(concept, f.text), "subject": subject,
@@ -402,7 +413,7 @@ class Builder:
         return res
 
     def _imaging(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str) -> dict[str, Any]:
-        sid = self._id(h, "ImagingStudy", f.patient, f.concept, f.span.start)
+        sid = self._fact_id(h, "ImagingStudy", f)
         concept = self._concept(f.concept)
         mods = [f.attr("modality")] + ([f.attr("hybrid")] if f.attr("hybrid") else [])
         mod_codings = []
