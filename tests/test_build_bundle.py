@@ -148,3 +148,14 @@ def test_facts_sharing_a_phrase_get_distinct_ids():
     sites = [c["bodySite"][0]["coding"][0]["code"] for c in resources(b, "Condition")
              if c.get("bodySite") and c["code"].get("coding", [{}])[0].get("code") == "94579000"]
     assert len(sites) == 2 and len(set(sites)) == 2
+
+
+def test_output_does_not_depend_on_the_input_folder(tmp_path):
+    text = "A 35-year-old woman had pneumonia."
+    a, b = tmp_path / "a", tmp_path / "b" / "deeper"
+    for d in (a, b):
+        d.mkdir(parents=True)
+        (d / "case.txt").write_text(text, encoding="utf-8")
+    out_a, out_b = fhirconv.convert_file(a / "case.txt"), fhirconv.convert_file(b / "case.txt")
+    assert dumps(out_a) == dumps(out_b)
+    assert str(tmp_path) not in dumps(out_a)

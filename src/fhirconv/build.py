@@ -174,7 +174,7 @@ class Builder:
             identifiers.append({"system": self.ids["doi"], "value": cit.doi})
         if cit.pmid:
             identifiers.append({"system": self.ids["pmid"], "value": cit.pmid})
-        title = cit.title or doc.name
+        title = cit.title or _base_name(doc.name)
         attachment: dict[str, Any] = {
             "contentType": "text/plain; charset=utf-8", "data": base64.b64encode(data).decode("ascii"),
             "size": len(data), "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
@@ -185,7 +185,7 @@ class Builder:
             "text": self._narrative("DocumentReference", title=title),
             "identifier": identifiers, "status": "current",
             "type": self._cc(self._concept("document.case_report")),
-            "description": _citation_text(cit, doc.name),
+            "description": _citation_text(cit, _base_name(doc.name)),
             "content": [{"attachment": attachment}],
         }
         if len(patients) == 1:
@@ -219,7 +219,7 @@ class Builder:
             else:
                 patient["deceasedBoolean"] = True
         patient["text"] = self._narrative("Patient", label=p.label or str(p.index + 1), gender=sex or "sex not stated",
-                                          deceased=", deceased" if dead else "", document=ex.document.name)
+                                          deceased=", deceased" if dead else "", document=_base_name(ex.document.name))
         patient = {k: patient[k] for k in ("resourceType", "id", "text", "identifier", "gender", "deceasedBoolean",
                                            "deceasedDateTime") if k in patient}
         out.add(patient)
@@ -484,6 +484,11 @@ class Builder:
         if conclusion:
             res["conclusion"] = conclusion
         return res
+
+
+def _base_name(name: str) -> str:
+    """The file name without its folders: output must not depend on where the input was read from."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _ordered(d: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
