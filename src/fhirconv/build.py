@@ -81,6 +81,7 @@ class Builder:
         self.ids: dict[str, str] = tpl.get("identifier_systems", {})
         self.ext: dict[str, str] = tpl.get("extensions", {})
         self.narr: dict[str, str] = tpl.get("narrative", {})
+        self.modalities = {c.code: c for c in mappings.category("modality") if c.system == DCM}
 
     # ------------------------------------------------------------------ helpers
     def _id(self, doc_hash: str, *parts: Any) -> str:
@@ -418,7 +419,7 @@ class Builder:
         mods = [f.attr("modality")] + ([f.attr("hybrid")] if f.attr("hybrid") else [])
         mod_codings = []
         for m in mods:
-            known = next((c for c in self.maps.category("modality") if c.code == m and c.system == DCM), None)
+            known = self.modalities.get(m)
             mod_codings.append({"system": DCM, "code": m, "display": known.display if known else m})
         sites = [self._concept(k) for k in f.attr("body_sites") or ()]
         site_label = ", ".join(s.display for s in sites if s)
