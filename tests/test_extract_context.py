@@ -90,3 +90,12 @@ def test_planned_procedure_is_not_written():
 
 def test_testing_for_a_disease_does_not_assert_it():
     assert status("Serology tests for tuberculosis were sent.", "disorder.tuberculosis") == {Assertion.POSSIBLE}
+
+
+def test_duration_of_a_complaint_is_not_past_history():
+    assert status("He had a 3-day history of vomiting.", "finding.vomiting") == {Assertion.PRESENT}
+
+
+def test_negated_finding_on_an_examination_keeps_the_examination():
+    exams = facts_for("There were no signs of metastases on MRI.", "imaging")
+    assert [f.attr("modality") for f in exams] == ["MR"]

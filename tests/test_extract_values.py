@@ -78,3 +78,8 @@ def test_citation_number_after_a_full_stop_ends_the_sentence():
     text = "Such spread is rare in adults.4 Our patient had fever."
     sents = split_sentences(text, [Section("case", "", 0, len(text))])
     assert [s.text for s in sents] == ["Such spread is rare in adults.4", "Our patient had fever."]
+
+
+def test_exponent_inside_a_unit_is_not_a_value(units):
+    assert q("platelets 450 x10^3/µL", units) == [(450.0, "10*3/uL")]
+    assert q("WBC 12.5 × 10^9/L", units)[0] == (12.5, "10*9/L")

@@ -735,6 +735,9 @@ class Extractor:
                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
                  seen: set[str]) -> None:
         text = sent.text
+        on_exam = re.search(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", text[max(0, mt.start - 30):mt.start])
+        if assertion == Assertion.NEGATED and on_exam:
+            assertion = Assertion.PRESENT  # "no metastases on PET-CT": the finding is negated, not the exam
         if assertion not in (Assertion.PRESENT, Assertion.HISTORICAL):
             return
         if _GUIDED.search(text[mt.end:mt.end + 12]) or _GUIDANCE_BEFORE.search(text[max(0, mt.start - 20):mt.start]):
@@ -744,7 +747,6 @@ class Extractor:
         vm = self.rules.exam_result.search(text, mt.end)
         if vm and vm.start() - mt.end > 120:
             vm = None
-        on_exam = re.search(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", text[max(0, mt.start - 30):mt.start])
         acted = vm is not None or bool(self.rules.exam_act.search(text))
         if not acted and not on_exam:
             return  # the modality is talked about, no examination is reported

@@ -67,10 +67,10 @@ def parse_number(raw: str) -> float:
 def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Quantity]:
     """Numbers (with their units) in sentence[start:end], skipping reference ranges in parentheses."""
     blocked = [(m.start(), m.end()) for m in _RANGE_PAREN.finditer(sentence, start, end)]
-    out = []
+    out: list[Quantity] = []
     for m in _NUMBER.finditer(sentence, start, end):
-        if any(s <= m.start() < e for s, e in blocked):
-            continue
+        if any(s <= m.start() < e for s, e in blocked) or (out and m.start() < out[-1].end):
+            continue  # inside a reference range, or part of the unit just read ("x10^3/µL")
         nxt = sentence[m.end():m.end() + 1]
         if nxt in ("-", "–") and sentence[m.end() + 1:m.end() + 2].isalpha():
             continue  # "3-month history", "18F-FDG"

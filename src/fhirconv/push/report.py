@@ -160,18 +160,19 @@ class PushReport:
                      else f"in {t['transactions']} planned request(s)")
         return ", ".join(parts) + f" ({self.duration_s:.2f} s)"
 
-    def summary(self) -> str:
-        """Readable multi-line report: problems first, then the totals line."""
+    def summary(self, max_entries: int = 20) -> str:
+        """Readable multi-line report: problems first (at most ``max_entries``), then the totals line."""
         lines: list[str] = []
         lines.extend(f"note: {n}" for n in self.notices)
         lines.extend(f"error: {e}" for e in self.errors)
-        for e in self.entries:
-            if e.ok:
-                continue
+        bad = [e for e in self.entries if not e.ok]
+        for e in bad[:max_entries]:
             where = f"{e.file} entry {e.index} ({e.method} {e.url})"
             status = f" HTTP {e.status}" if e.status else ""
             lines.append(f"{e.outcome}:{status} {where}")
             lines.extend(f"    {m}" for m in e.messages)
+        if len(bad) > max_entries:
+            lines.append(f"... and {len(bad) - max_entries} more entries not written (--json lists them all)")
         verb = "would push" if self.dry_run else "pushed"
         lines.append(f"{verb} to {self.server} (run {self.run_id}): {self.summary_line()}; exit code {self.exit_code}")
         return "\n".join(lines)
