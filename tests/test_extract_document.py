@@ -151,3 +151,14 @@ def test_site_after_a_participle():
     text = "A 52-year-old woman had a lump located in the left axilla."
     lump = next(f for f in extract_text(text).patients[0].facts if f.kind == "finding")
     assert lump.attr("body_site") == "body_site.axilla" and lump.attr("laterality") == "left"
+
+
+def test_case_series_introduced_with_ordinals():
+    text = ("We describe two patients with brucellosis. The first patient, a 54-year-old woman, had fever. "
+            "The second patient was a 61-year-old man with arthritis and no fever.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+    ages = [next(f.attr("value") for f in p.facts if f.kind == "age") for p in ex.patients]
+    assert ages == [54, 61]
+    fever = [{f.assertion for f in p.facts if f.concept == "finding.fever"} for p in ex.patients]
+    assert fever == [{Assertion.PRESENT}, {Assertion.NEGATED}]

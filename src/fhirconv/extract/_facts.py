@@ -226,9 +226,11 @@ class Extractor:
         r = self.rules
         factual = [s for s, ok in zip(sentences, eligible, strict=True) if ok and s.section in FACT_SECTIONS]
         markers: dict[str, int] = {}
+        ordinals = {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6"}
         for s in factual:
             for m in r.markers.finditer(s.text):
-                markers.setdefault(m.group(1), s.start + m.start())
+                label = next((g for g in m.groups() if g), "")
+                markers.setdefault(ordinals.get(label.lower(), label), s.start + m.start())
         if len(markers) >= 2:
             starts = sorted(markers.items(), key=lambda kv: kv[1])
             patients = []
