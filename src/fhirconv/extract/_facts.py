@@ -19,6 +19,9 @@ _CATEGORY_RANK = {c: i for i, c in enumerate(("disorder", "finding", "lab", "pro
 FACT_SECTIONS = {"body", "case", "abstract"}
 _CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?$", re.I)
 _GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
+# between a modality and the region examined: "CT (scan) of the chest, abdomen and pelvis"
+_REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
+                         r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
 _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 
 
@@ -692,25 +695,30 @@ class Extractor:
                 continue
             for st in targets:
                 site_key = self._site(st)[0]
-                site = self.maps[site_key]
-                lat = self._site_laterality(text, st)
-                attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site_key)]
-                if lat:
-                    attrs.append(("laterality", lat))
-                date = _nearest_date(dates, m.start())
-                if date:
-                    attrs.append(("date", date))
-                secondary = site.attr("secondary")
-                concept = secondary if secondary and secondary in self.maps.concepts else ""
-                a, b = min(m.start(), st.start), max(m.end(), st.end)
-                p.facts.append(Fact("condition", concept, text[a:b], self._span(doc, sent, a, b), p.index, assertion,
-                                    sent.section, tuple(attrs)))
+                self._metastasis(doc, sent, p, site_key, self._site_laterality(text, st), self.maps[site_key],
+                                 min(m.start(), st.start), max(m.end(), st.end), assertion, dates)
+
+    def _metastasis(self, doc: SourceDocument, sent: Sentence, p: _Patient, site: str, lat: str | None,
+                    organ: Concept | None, a: int, b: int, assertion: Assertion,
+                    dates: list[tuple[int, int, str]]) -> None:
+        """A metastasis at ``site``: coded with the organ's confirmed secondary-neoplasm concept when there is
+        one, else left for the builder to code with the primary's code and this body site."""
+        attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site)]
+        if lat:
+            attrs.append(("laterality", lat))
+        date = _nearest_date(dates, a)
+        if date:
+            attrs.append(("date", date))
+        secondary = (organ.attr("secondary") if organ else None) or (
+            self.maps[site].attr("secondary") if site in self.maps.concepts else None)
+        concept = secondary if secondary and secondary in self.maps.concepts else ""
+        p.facts.append(Fact("condition", concept, sent.text[a:b], self._span(doc, sent, a, b), p.index, assertion,
+                            sent.section, tuple(attrs)))
 
     def _lesion_metastases(self, doc: SourceDocument, sent: Sentence, p: _Patient, m: re.Match[str],
                            assertion: Assertion, dates: list[tuple[int, int, str]]) -> None:
         """'skin nodules on her arms and thighs. An excision biopsy showed metastatic carcinoma.' → the
         lesions just described are the metastases, at their sites."""
-        text = sent.text
         neoplasm = next((mt for mt in self._matches_cache
                          if self._cat(mt) == "disorder" and 0 <= mt.start - m.end() <= 2
                          and self.maps[self._key(mt, "disorder")].attr("neoplasm") == "malignant"), None)
@@ -719,19 +727,9 @@ class Extractor:
         index, organ, places = p.lesions[-1]
         if sent.index - index > 2:
             return
+        organ_concept = self.maps.get(organ) if organ else None
         for site, lat in places:
-            organ_concept = self.maps.get(organ) if organ else None
-            secondary = (organ_concept.attr("secondary") if organ_concept else None) or (
-                self.maps[site].attr("secondary") if site in self.maps.concepts else None)
-            attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site)]
-            if lat:
-                attrs.append(("laterality", lat))
-            date = _nearest_date(dates, m.start())
-            if date:
-                attrs.append(("date", date))
-            a, b = m.start(), neoplasm.end
-            p.facts.append(Fact("condition", secondary if secondary in self.maps.concepts else "", text[a:b],
-                                self._span(doc, sent, a, b), p.index, assertion, sent.section, tuple(attrs)))
+            self._metastasis(doc, sent, p, site, lat, organ_concept, m.start(), neoplasm.end, assertion, dates)
 
     def _imaging(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
@@ -767,8 +765,7 @@ class Extractor:
                               if self._cat(o) != "body_site")]
         for st in sites:
             gap = text[mt.end:st.start].lower()
-            if st.start >= mt.end and re.fullmatch(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
-                                                   r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?", gap):
+            if st.start >= mt.end and _REGION_GAP.fullmatch(gap):
                 if gap.strip().startswith(("of", "to", "(", "scan")) or region:
                     region.append(self._site(st)[0])
                     mt = Match(mt.start, st.end, mt.term, mt.keys)
