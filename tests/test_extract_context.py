@@ -99,3 +99,17 @@ def test_duration_of_a_complaint_is_not_past_history():
 def test_negated_finding_on_an_examination_keeps_the_examination():
     exams = facts_for("There were no signs of metastases on MRI.", "imaging")
     assert [f.attr("modality") for f in exams] == ["MR"]
+
+
+def test_receptor_status_in_parentheses_does_not_negate_the_tumour():
+    facts = facts_for("Biopsy showed breast cancer (ER-positive, PR-negative, HER2 3+).")
+    cancer = {f.assertion for f in facts if f.concept == "disorder.breast_cancer"}
+    assert cancer == {Assertion.PRESENT}
+    values = {f.concept: f.attr("value") for f in facts if f.kind == "lab"}
+    assert values == {"lab.er": "positive", "lab.pr": "negative", "lab.her2": "positive"}
+
+
+def test_remission_and_resolution_set_the_clinical_status():
+    facts = facts_for("He had a history of lymphoma in remission. His pneumonia resolved.", "condition")
+    status = {f.concept: f.attr("clinical_status") for f in facts}
+    assert status == {"disorder.lymphoma": "remission", "disorder.pneumonia": "resolved"}

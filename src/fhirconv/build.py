@@ -258,10 +258,12 @@ class Builder:
                 out.add(self._imaging_report(f, h, subject, study))
 
     def _primary(self, p: PatientFacts) -> Fact | None:
-        for f in p.facts:
-            if f.kind == "condition" and f.attr("role") == "primary" and f.assertion in (
-                    Assertion.PRESENT, Assertion.HISTORICAL):
-                return f
+        """The current primary tumour (a past one, e.g. in remission, only when no current one is named)."""
+        for wanted in (Assertion.PRESENT, Assertion.HISTORICAL):
+            for f in p.facts:
+                if f.kind == "condition" and f.attr("role") == "primary" and f.assertion == wanted \
+                        and f.attr("clinical_status") not in ("remission", "resolved"):
+                    return f
         return None
 
     def _age(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str) -> dict[str, Any]:

@@ -60,6 +60,7 @@ class _Rules:
     site_links: set[str]
     laterality: dict[str, str]
     relapse: re.Pattern[str]
+    status_words: dict[str, re.Pattern[str]]
     discontinued: re.Pattern[str]
     results: dict[str, list[str]]
     results_before: dict[str, list[str]]
@@ -134,6 +135,7 @@ class Extractor:
             site_links={w.lower() for w in rel.get("site_links", [])},
             laterality=lat,
             relapse=_words_re(rel.get("relapse", [])),
+            status_words={k: _words_re(v) for k, v in rel.get("clinical_status_words", {}).items()},
             discontinued=_words_re(rel.get("discontinued", [])),
             results=rel.get("result_words", {}),
             results_before={k: [p + "" for p in v] for k, v in rel.get("result_words_before", {}).items()},
@@ -630,6 +632,12 @@ class Extractor:
             attrs.append(("metastatic_histology", True))  # "showed metastatic adenocarcinoma"
         if self.rules.relapse.search(text[max(0, mt.start - 30):mt.end + 30]):
             attrs.append(("clinical_status", "relapse"))
+        else:
+            following = text[mt.end:mt.end + 30].lstrip()
+            for status, rx in self.rules.status_words.items():
+                if rx.match(following):  # "lymphoma in remission", "pneumonia resolved"
+                    attrs.append(("clinical_status", status))
+                    break
         # a list of alternatives under a provisional cue is a differential diagnosis
         if assertion == Assertion.POSSIBLE and re.search(r"\bor\b", text):
             assertion = Assertion.DIFFERENTIAL

@@ -13,10 +13,11 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import ssl
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,8 @@ class _State:
         self.abort_reason = ""
         self.lock = threading.Lock()
         self.written: list[Entry] = []
+        self.resume = False
+        self.skipped = 0
 
     def result(self, entry: Entry) -> EntryResult:
         return self.results[id(entry)]
@@ -227,6 +230,141 @@ class _State:
     def resolved_copy(self) -> dict[str, str]:
         with self.lock:
             return dict(self.resolved)
+
+
+class _Loader:
+    """Reads and normalises the inputs in a background thread, in order, a few files ahead.
+
+    Parsing the next files overlaps with waiting for the server, so a push with one
+    request in flight is not slowed down by reading its inputs.
+    """
+
+    AHEAD = 16
+    threaded = True
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
+                 mode: str, run_id: str | None) -> None:
+        self.errors: list[str] = []
+        self.files: list[Path] = []
+        if paths is not None:
+            self.files = expand_paths(paths)
+            if not self.files and not bundles:
+                self.errors.append("no input files found; give bundle files (.json, .ndjson) or directories")
+        self.bundles = list(bundles or [])
+        self.mode = mode
+        self.run_id = run_id
+        self.total = len(self.files) + len(self.bundles)
+        self._queue: queue.Queue[LoadedFile | BaseException | None] = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> None:
+        try:
+            for p in self.files:
+                if self._stop.is_set():
+                    return
+                self._queue.put(load_file(p, mode=self.mode, run_id=self.run_id))
+            for name, data in self.bundles:
+                if self._stop.is_set():
+                    return
+                notices: list[str] = []
+                entries, errors = entries_of(data, name, mode=self.mode, run_id=self.run_id, notices=notices)
+                self._queue.put(LoadedFile(name, entries, errors, notices))
+            self._queue.put(None)
+        except BaseException as exc:  # handed to the consumer
+            self._queue.put(exc)
+
+    def __iter__(self) -> Iterator[LoadedFile]:
+        if self.total == 0:
+            return
+        if self.total == 1 or not self.threaded:
+            self._work()
+        else:
+            self._thread = threading.Thread(target=self._work, name="fhirconv-push-loader", daemon=True)
+            self._thread.start()
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread is not None and self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
+class _Planner:
+    """Admits loaded files into the run (report rows, resume, reference map) and plans their chunks."""
+
+    def __init__(self, st: _State, loader: _Loader, *, max_entries: int, max_bytes: int) -> None:
+        self.st = st
+        self.loader = loader
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.planned = 0
+        self._files = 0
+        self._iter: Iterator[LoadedFile] | None = None
+
+    def next_file(self) -> list[Chunk] | None:
+        """The chunks of the next input file (possibly none); ``None`` when all are admitted."""
+        if self._iter is None:
+            self._iter = iter(self.loader)
+        f = next(self._iter, None)
+        if f is None:
+            return None
+        return self._admit(f)
+
+    def __iter__(self) -> Iterator[list[Chunk]]:
+        while (chunks := self.next_file()) is not None:
+            yield chunks
+
+    def drain(self) -> None:
+        for _ in self:
+            pass
+
+    def close(self) -> None:
+        self.loader.close()
+
+    def _admit(self, f: LoadedFile) -> list[Chunk]:
+        st, report = self.st, self.st.report
+        n = self._files
+        self._files += 1
+        report.notices.extend(f.notices)
+        if f.errors:
+            report.errors.extend(f.errors)
+            report.fatal_kind = KIND_REJECTED
+        jr = st.journal if st.resume else None
+        todo: list[Entry] = []
+        resolved = static_resolution(f.entries)
+        for e in f.entries:
+            res = EntryResult(e.file, e.index, e.resource_type, e.id, e.method, e.url)
+            st.results[id(e)] = res
+            report.entries.append(res)
+            if e.problems:
+                res.outcome = REJECTED
+                res.error_kind = KIND_REJECTED
+                res.messages.extend(e.problems)
+                continue
+            hit = jr.acked.get(e.key) if jr is not None else None
+            if hit is not None:
+                res.outcome, res.status, res.location = SKIPPED, hit[0], hit[1]
+                res.messages.append("already written by the interrupted push (journal)")
+                if e.full_url and hit[1]:
+                    resolved[e.full_url] = hit[1]
+                st.skipped += 1
+                continue
+            todo.append(e)
+        with st.lock:
+            st.resolved.update(resolved)
+        chunks = plan_chunks(todo, max_entries=self.max_entries, max_bytes=self.max_bytes, prefix=f"{n}:")
+        self.planned += len(chunks)
+        return chunks
 
 
 class _Base:
@@ -333,12 +471,50 @@ class _Base:
 
     _last_tick = 0.0
 
-    def _tick(self, done: int, total: int, st: _State) -> None:
-        """Progress, at most twice a second (and always the last one)."""
+    def _tick(self, done: int, planner: _Planner, st: _State) -> None:
+        """Progress, at most twice a second."""
         now = time.monotonic()
-        if done == total or now - self._last_tick >= 0.5:
+        if now - self._last_tick >= 0.5:
             self._last_tick = now
-            self._say(f"{done}/{total} {st.bundle_type}s done, {len(st.written)} resources written")
+            self._say(f"{done} {st.bundle_type}s done ({planner.planned} planned so far), "
+                      f"{len(st.written)} resources written")
+
+    def _refused(self, st: _State, planner: _Planner, exc: PushError, dry_run: bool,
+                 validator: Callable[[dict[str, Any]], list[str]] | None) -> None:
+        """The capability check failed: nothing is written (a dry run still validates)."""
+        report = st.report
+        report.fatal = exc
+        report.fatal_kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
+        report.errors.append(self._redact(str(exc)))
+        if dry_run:
+            self._validate_dry(st, planner, validator,
+                               "transaction" if self.bundle_type == "auto" else self.bundle_type)
+            return
+        st.abort(report.fatal_kind, str(exc))
+        planner.drain()
+        self._finish_not_sent(st)
+
+    def _start_writing(self, st: _State, resume: bool) -> None:
+        self._sandbox_notice()
+        st.report.notices.extend(n for n in self.notices if n not in st.report.notices)
+        if st.journal is not None:
+            st.journal.open(append=resume)
+            st.journal.start(st.report.run_id, self.base_url, resumed=resume)
+
+    def _stopped(self, st: _State, exc: PushError) -> None:
+        kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
+        st.abort(kind, self._redact(str(exc)))
+        st.report.fatal, st.report.fatal_kind = exc, kind
+        st.report.errors.append(self._redact(str(exc)))
+
+    def _close_run(self, st: _State, started: float, requests: int) -> None:
+        if st.journal is not None:
+            st.journal.close()
+        if st.skipped:
+            st.report.notices.append(f"resumed run {st.report.run_id}: {st.skipped} entries already "
+                                     "written were skipped")
+        st.report.duration_s = time.perf_counter() - started
+        st.report.requests = requests
 
     def public_sandbox(self) -> bool:
         host = (urlsplit(self.base_url).hostname or "").lower()
@@ -622,27 +798,9 @@ class _Base:
                 r.messages.extend(f"verify: {d}" for d in diffs[:5])
 
     # ------------------------------------------------------------------ planning
-    def _load(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None,
-              run_id: str) -> tuple[list[LoadedFile], list[str], list[str]]:
-        tag = run_id if self.tag else None
-        files: list[LoadedFile] = []
-        if paths is not None:
-            expanded = expand_paths(paths)
-            if not expanded:
-                return [], [], ["no input files found; give bundle files (.json, .ndjson) or directories"]
-            for p in expanded:
-                files.append(load_file(p, mode=self.mode, run_id=tag))
-        for name, data in bundles or []:
-            notices: list[str] = []
-            entries, errors = entries_of(data, name, mode=self.mode, run_id=tag, notices=notices)
-            files.append(LoadedFile(name, entries, errors, notices))
-        notices = [n for f in files for n in f.notices]
-        errors = [e for f in files for e in f.errors]
-        return files, notices, errors
-
     def _prepare(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
                  journal: str | os.PathLike[str] | None, resume: bool, dry_run: bool, max_entries: int,
-                 max_bytes: int, run_id: str | None) -> tuple[_State, list[Chunk]]:
+                 max_bytes: int, run_id: str | None) -> tuple[_State, _Planner]:
         jr: Journal | None = None
         if journal is not None and not dry_run:
             jr = Journal(journal)
@@ -658,57 +816,30 @@ class _Base:
             raise JournalError("--resume needs a journal; pass the --journal of the interrupted push")
         run = run_id or new_run_id()
         report = PushReport(server=self.base_url, run_id=run, dry_run=dry_run)
-        files, notices, errors = self._load(paths, bundles, run)
         report.notices.extend(self.notices)
-        report.notices.extend(notices)
-        report.errors.extend(errors)
-        if errors:
+        st = _State(report, {}, {}, jr, "transaction")
+        st.resume = resume
+        loader = _Loader(paths, bundles, mode=self.mode, run_id=run if self.tag else None)
+        if loader.errors:
+            report.errors.extend(loader.errors)
             report.fatal_kind = KIND_REJECTED
-        results: dict[int, EntryResult] = {}
-        all_entries = [e for f in files for e in f.entries]
-        resolved = static_resolution(all_entries)
-        for e in all_entries:
-            res = EntryResult(e.file, e.index, e.resource_type, e.id, e.method, e.url)
-            results[id(e)] = res
-            report.entries.append(res)
-            if e.problems:
-                res.outcome = REJECTED
-                res.error_kind = KIND_REJECTED
-                res.messages.extend(e.problems)
-        skipped = 0
-        if jr is not None and resume:
-            for e in all_entries:
-                hit = jr.acked.get(e.key)
-                if hit is not None and not e.problems:
-                    res = results[id(e)]
-                    res.outcome, res.status, res.location = SKIPPED, hit[0], hit[1]
-                    res.messages.append("already written by the interrupted push (journal)")
-                    if e.full_url and hit[1]:
-                        resolved[e.full_url] = hit[1]
-                    skipped += 1
-            if skipped:
-                report.notices.append(f"resuming run {run}: {skipped} entries already written are skipped")
-        chunks: list[Chunk] = []
-        for n, f in enumerate(files):
-            todo = [e for e in f.entries if results[id(e)].outcome == NOT_SENT]
-            chunks.extend(plan_chunks(todo, max_entries=max_entries, max_bytes=max_bytes, prefix=f"{n}:"))
-        st = _State(report, results, resolved, jr, "transaction")
-        return st, chunks
+        return st, _Planner(st, loader, max_entries=max_entries, max_bytes=max_bytes)
 
-    def _validate_dry(self, st: _State, chunks: list[Chunk], validator: Callable[[dict[str, Any]], list[str]] | None,
-                      bundle_type: str) -> None:
+    def _validate_dry(self, st: _State, planner: _Planner,
+                      validator: Callable[[dict[str, Any]], list[str]] | None, bundle_type: str) -> None:
         check = validator or _default_validator()
-        for ch in chunks:
-            body = chunk_body(ch, bundle_type, st.resolved)
-            st.report.chunks.append(ChunkResult(ch.id, ch.file, len(ch.entries), len(body)))
-            for e in ch.entries:
-                r = st.result(e)
-                r.chunk = ch.id
-                problems = check(e.resource) if check else []
-                if problems:
-                    self._mark(st, [e], REJECTED, kind=KIND_REJECTED, messages=problems)
-                else:
-                    r.outcome = DRY_RUN
+        for chunks in planner:
+            for ch in chunks:
+                body = chunk_body(ch, bundle_type, st.resolved)
+                st.report.chunks.append(ChunkResult(ch.id, ch.file, len(ch.entries), len(body)))
+                for e in ch.entries:
+                    r = st.result(e)
+                    r.chunk = ch.id
+                    problems = check(e.resource) if check else []
+                    if problems:
+                        self._mark(st, [e], REJECTED, kind=KIND_REJECTED, messages=problems)
+                    else:
+                        r.outcome = DRY_RUN
 
     def _finish_not_sent(self, st: _State) -> None:
         for r in st.report.entries:
@@ -864,41 +995,26 @@ class FhirClient(_Base):
             raise ValueError("concurrency must be at least 1")
         started = time.perf_counter()
         first_request = self._requests
-        st, chunks = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
-                                   max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
+        st, planner = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
+                                    max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
         report = st.report
         try:
             try:
                 caps = self.capabilities() if self.check_capabilities else None
             except PushError as exc:
-                report.fatal = exc
-                report.fatal_kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
-                report.errors.append(self._redact(str(exc)))
-                if dry_run:        # still show what would be sent, and whether it is valid
-                    self._validate_dry(st, chunks, validator, "transaction" if self.bundle_type == "auto"
-                                       else self.bundle_type)
-                    return report
-                st.abort(report.fatal_kind, str(exc))
-                self._finish_not_sent(st)
+                self._refused(st, planner, exc, dry_run, validator)
                 return report
             st.bundle_type = self.bundle_type if self.bundle_type != "auto" else (
                 caps.bundle_type if caps else "transaction")
             if dry_run:
-                self._validate_dry(st, chunks, validator, st.bundle_type)
+                self._validate_dry(st, planner, validator, st.bundle_type)
                 return report
-            if chunks:
-                self._sandbox_notice()
-                report.notices.extend(n for n in self.notices if n not in report.notices)
-            if st.journal is not None:
-                st.journal.open(append=resume)
-                st.journal.start(report.run_id, self.base_url, resumed=resume)
+            self._start_writing(st, resume)
             try:
-                self._schedule(chunks, st, concurrency)
+                self._schedule(planner, st, concurrency)
             except PushError as exc:           # e.g. a token that cannot be obtained
-                kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
-                st.abort(kind, self._redact(str(exc)))
-                report.fatal, report.fatal_kind = exc, kind
-                report.errors.append(self._redact(str(exc)))
+                self._stopped(st, exc)
+                planner.drain()
             self._finish_not_sent(st)
             if verify and st.written:
                 self._run(self._verify_flow(st))
@@ -907,27 +1023,33 @@ class FhirClient(_Base):
                 st.journal.end(report.exit_code)
             return report
         finally:
-            if st.journal is not None:
-                st.journal.close()
-            report.duration_s = time.perf_counter() - started
-            report.requests = self._requests - first_request
+            planner.close()
+            self._close_run(st, started, self._requests - first_request)
 
-    def _schedule(self, chunks: list[Chunk], st: _State, concurrency: int) -> None:
+    def _schedule(self, planner: _Planner, st: _State, concurrency: int) -> None:
         done: dict[str, bool] = {}
-        total = len(chunks)
-        if concurrency == 1:
-            for n, ch in enumerate(chunks, 1):
-                if not self._deps_ok(ch, done, st):
-                    done[ch.id] = False
-                    continue
-                done[ch.id] = self._run(self._chunk_flow(ch, st))
-                self._tick(n, total, st)
-            return
-        pending = list(chunks)
-        running: dict[Future[bool], Chunk] = {}
         finished = 0
+        if concurrency == 1:
+            for chunks in planner:
+                for ch in chunks:
+                    if self._deps_ok(ch, done, st):
+                        done[ch.id] = self._run(self._chunk_flow(ch, st))
+                    else:
+                        done[ch.id] = False
+                    finished += 1
+                    self._tick(finished, planner, st)
+            return
+        pending: list[Chunk] = []
+        running: dict[Future[bool], Chunk] = {}
+        more = True
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fhirconv-push") as pool:
-            while pending or running:
+            while more or pending or running:
+                while more and len(pending) < 2 * concurrency:
+                    nxt = planner.next_file()
+                    if nxt is None:
+                        more = False
+                    else:
+                        pending.extend(nxt)
                 for ch in list(pending):
                     if len(running) >= concurrency:
                         break
@@ -936,6 +1058,7 @@ class FhirClient(_Base):
                     pending.remove(ch)
                     if not self._deps_ok(ch, done, st):
                         done[ch.id] = False
+                        finished += 1
                         continue
                     running[pool.submit(self._run, self._chunk_flow(ch, st))] = ch
                 if not running:
@@ -950,7 +1073,7 @@ class FhirClient(_Base):
                     ch = running.pop(fut)
                     done[ch.id] = fut.result()
                     finished += 1
-                    self._tick(finished, total, st)
+                    self._tick(finished, planner, st)
 
     def _deps_ok(self, ch: Chunk, done: dict[str, bool], st: _State) -> bool:
         failed = sorted(d for d in ch.deps if not done.get(d, False))
@@ -1027,41 +1150,26 @@ class AsyncFhirClient(_Base):
             raise ValueError("concurrency must be at least 1")
         started = time.perf_counter()
         first_request = self._requests
-        st, chunks = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
-                                   max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
+        st, planner = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
+                                    max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
         report = st.report
         try:
             try:
                 caps = await self.capabilities() if self.check_capabilities else None
             except PushError as exc:
-                report.fatal = exc
-                report.fatal_kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
-                report.errors.append(self._redact(str(exc)))
-                if dry_run:        # still show what would be sent, and whether it is valid
-                    self._validate_dry(st, chunks, validator, "transaction" if self.bundle_type == "auto"
-                                       else self.bundle_type)
-                    return report
-                st.abort(report.fatal_kind, str(exc))
-                self._finish_not_sent(st)
+                await asyncio.to_thread(self._refused, st, planner, exc, dry_run, validator)
                 return report
             st.bundle_type = self.bundle_type if self.bundle_type != "auto" else (
                 caps.bundle_type if caps else "transaction")
             if dry_run:
-                self._validate_dry(st, chunks, validator, st.bundle_type)
+                await asyncio.to_thread(self._validate_dry, st, planner, validator, st.bundle_type)
                 return report
-            if chunks:
-                self._sandbox_notice()
-                report.notices.extend(n for n in self.notices if n not in report.notices)
-            if st.journal is not None:
-                st.journal.open(append=resume)
-                st.journal.start(report.run_id, self.base_url, resumed=resume)
+            self._start_writing(st, resume)
             try:
-                await self._schedule(chunks, st, concurrency)
+                await self._schedule(planner, st, concurrency)
             except PushError as exc:
-                kind = KIND_AUTH if isinstance(exc, AuthError) else KIND_SERVER
-                st.abort(kind, self._redact(str(exc)))
-                report.fatal, report.fatal_kind = exc, kind
-                report.errors.append(self._redact(str(exc)))
+                self._stopped(st, exc)
+                await asyncio.to_thread(planner.drain)
             self._finish_not_sent(st)
             if verify and st.written:
                 await self._run(self._verify_flow(st))
@@ -1070,13 +1178,11 @@ class AsyncFhirClient(_Base):
                 st.journal.end(report.exit_code)
             return report
         finally:
-            if st.journal is not None:
-                st.journal.close()
-            report.duration_s = time.perf_counter() - started
-            report.requests = self._requests - first_request
+            planner.close()
+            self._close_run(st, started, self._requests - first_request)
 
-    async def _schedule(self, chunks: list[Chunk], st: _State, concurrency: int) -> None:
-        events = {ch.id: asyncio.Event() for ch in chunks}
+    async def _schedule(self, planner: _Planner, st: _State, concurrency: int) -> None:
+        events: dict[str, asyncio.Event] = {}
         done: dict[str, bool] = {}
         finished: list[str] = []
         sem = asyncio.Semaphore(concurrency)
@@ -1095,13 +1201,24 @@ class AsyncFhirClient(_Base):
                     return
                 async with sem:
                     done[ch.id] = await self._run(self._chunk_flow(ch, st))
-                finished.append(ch.id)
-                self._tick(len(finished), len(chunks), st)
             finally:
                 done.setdefault(ch.id, False)
                 events[ch.id].set()
+                finished.append(ch.id)
+                self._tick(len(finished), planner, st)
 
-        results = await asyncio.gather(*(one(ch) for ch in chunks), return_exceptions=True)
+        tasks: list[asyncio.Task[None]] = []
+        while True:
+            # keep reading inputs only as far as the writes can use them
+            while sum(1 for t in tasks if not t.done()) > 4 * concurrency:
+                await asyncio.wait([t for t in tasks if not t.done()], return_when=asyncio.FIRST_COMPLETED)
+            chunks = await asyncio.to_thread(planner.next_file)
+            if chunks is None:
+                break
+            for ch in chunks:
+                events[ch.id] = asyncio.Event()
+                tasks.append(asyncio.create_task(one(ch)))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r
