@@ -121,3 +121,14 @@ def test_readme_quickstart_is_true():
     assert re.search(r"^test:.*\n\t.*pytest", makefile, re.M)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci
+
+
+def test_two_runs_write_byte_identical_files(tmp_path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    for out in (first, second):
+        r = run_cli("convert", str(SEEDS), "--out", str(out), "-q", "--ndjson")
+        assert r.returncode == 0, r.stderr
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file() and p.name != "summary.json")
+    assert len(files) >= 3
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
