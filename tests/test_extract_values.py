@@ -83,3 +83,11 @@ def test_citation_number_after_a_full_stop_ends_the_sentence():
 def test_exponent_inside_a_unit_is_not_a_value(units):
     assert q("platelets 450 x10^3/µL", units) == [(450.0, "10*3/uL")]
     assert q("WBC 12.5 × 10^9/L", units)[0] == (12.5, "10*9/L")
+
+
+def test_culture_result_names_the_organism():
+    from fhirconv import extract_text
+
+    ex = extract_text("A 30-year-old man had sepsis. Blood culture grew Klebsiella pneumoniae.")
+    (culture,) = [f for f in ex.patients[0].facts if f.concept == "lab.blood_culture"]
+    assert culture.attr("value") == "Klebsiella pneumoniae"

@@ -60,6 +60,7 @@ class _Rules:
     site_links: set[str]
     laterality: dict[str, str]
     relapse: re.Pattern[str]
+    organism: re.Pattern[str]
     status_words: dict[str, re.Pattern[str]]
     discontinued: re.Pattern[str]
     results: dict[str, list[str]]
@@ -135,6 +136,7 @@ class Extractor:
             site_links={w.lower() for w in rel.get("site_links", [])},
             laterality=lat,
             relapse=_words_re(rel.get("relapse", [])),
+            organism=re.compile(rel.get("organism_result", r"(?!)")),
             status_words={k: _words_re(v) for k, v in rel.get("clinical_status_words", {}).items()},
             discontinued=_words_re(rel.get("discontinued", [])),
             results=rel.get("result_words", {}),
@@ -881,6 +883,11 @@ class Extractor:
             return
         key, _ = self._lab_key(mt.keys, None, qualitative_only=True)
         value = shared
+        grown = self.rules.organism.match(text, mt.end)
+        if value is None and grown and key is not None and self.maps[key].attr("value") == "qualitative":
+            p.facts.append(Fact("lab", key, text[mt.start:grown.end()], span, p.index, Assertion.PRESENT,
+                                sent.section, tuple([("value", grown.group(1))] + dated)))
+            return
         if value is None and assertion in (Assertion.NEGATED, Assertion.REFUTED):
             value = "negative"
         if value is None or key is None:
