@@ -162,3 +162,10 @@ def test_case_series_introduced_with_ordinals():
     assert ages == [54, 61]
     fever = [{f.assertion for f in p.facts if f.concept == "finding.fever"} for p in ex.patients]
     assert fever == [{Assertion.PRESENT}, {Assertion.NEGATED}]
+
+
+def test_generic_finding_takes_the_specific_concept_of_its_site():
+    text = "A 41-year-old woman noticed a mass in the left breast and a nodule in the thyroid."
+    found = {f.concept: f.attr("laterality") for f in extract_text(text).patients[0].facts if f.kind == "finding"}
+    assert found.get("finding.breast_lump") == "left"
+    assert "finding.thyroid_nodule" in found

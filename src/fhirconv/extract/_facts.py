@@ -154,6 +154,11 @@ class Extractor:
         self.site_matcher = mappings.matcher("body_site")
         self.units = UnitReader(list(mappings.category("unit")))
         self._sex_re = _words_re(list(sex_words))
+        # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast → breast mass)
+        self._by_kind_site: dict[tuple[str, str, str], str] = {}
+        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
+            if c.attr("kind") and c.attr("site"):
+                self._by_kind_site.setdefault((c.category, c.attr("kind") or "", c.attr("site") or ""), c.key)
         self._lat_re = _words_re(list(lat))
 
     # ------------------------------------------------------------------ document level
@@ -346,6 +351,8 @@ class Extractor:
                 lesion_site = site
                 if after and (not site or self._within(after[0], site)):
                     site, lat = after[0], lat or after[1]
+                if site and concept.attr("kind") and site != concept.attr("site"):
+                    key = self._specific(concept, site) or key
                 if every and r.mass_words.search(text[mt.start:mt.end]):
                     # where a lesion is: used when a biopsy of it shows a metastasis
                     p.lesions.append((sent.index, lesion_site, tuple(every)))
@@ -484,6 +491,17 @@ class Extractor:
                                        or matched.endswith("ae")):
             if matched not in {t.lower() for t in concept.terms}:
                 return "bilateral"
+        return None
+
+    def _specific(self, concept: Concept, site: str) -> str | None:
+        """The concept of the same kind at ``site`` or the nearest structure containing it."""
+        seen = 0
+        while site and seen < 6:
+            found = self._by_kind_site.get((concept.category, concept.attr("kind") or "", site))
+            if found:
+                return found
+            site = (self.maps[site].attr("parent") or "") if site in self.maps.concepts else ""
+            seen += 1
         return None
 
     def _within(self, site: str, container: str) -> bool:

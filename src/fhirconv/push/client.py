@@ -240,7 +240,7 @@ class _Loader:
     """
 
     AHEAD = 16
-    threaded = True
+    threaded = False     # a loader thread competes for the GIL with the request loop: slower, measured
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
                  mode: str, run_id: str | None) -> None:
@@ -258,30 +258,30 @@ class _Loader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _items(self) -> Iterator[LoadedFile]:
+        for p in self.files:
+            yield load_file(p, mode=self.mode, run_id=self.run_id)
+        for name, data in self.bundles:
+            notices: list[str] = []
+            entries, errors = entries_of(data, name, mode=self.mode, run_id=self.run_id, notices=notices)
+            yield LoadedFile(name, entries, errors, notices)
+
     def _work(self) -> None:
         try:
-            for p in self.files:
+            for item in self._items():
                 if self._stop.is_set():
                     return
-                self._queue.put(load_file(p, mode=self.mode, run_id=self.run_id))
-            for name, data in self.bundles:
-                if self._stop.is_set():
-                    return
-                notices: list[str] = []
-                entries, errors = entries_of(data, name, mode=self.mode, run_id=self.run_id, notices=notices)
-                self._queue.put(LoadedFile(name, entries, errors, notices))
+                self._queue.put(item)
             self._queue.put(None)
         except BaseException as exc:  # handed to the consumer
             self._queue.put(exc)
 
     def __iter__(self) -> Iterator[LoadedFile]:
-        if self.total == 0:
+        if self.total <= 1 or not self.threaded:
+            yield from self._items()
             return
-        if self.total == 1 or not self.threaded:
-            self._work()
-        else:
-            self._thread = threading.Thread(target=self._work, name="fhirconv-push-loader", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._work, name="fhirconv-push-loader", daemon=True)
+        self._thread.start()
         while True:
             item = self._queue.get()
             if item is None:
@@ -729,6 +729,8 @@ class _Base:
             else None
         acks: list[tuple[str, int | None, str | None]] = []
         requeue: list[Entry] = []
+        written: list[Entry] = []
+        learned: dict[str, str] = {}
         for i, e in enumerate(ch.entries):
             r = st.result(e)
             ans = answers[i] if isinstance(answers, list) and i < len(answers) and isinstance(answers[i], dict) \
@@ -768,10 +770,12 @@ class _Base:
             r.status = status
             r.location = location or literal
             acks.append((e.key, status, literal))
-            with st.lock:
-                st.written.append(e)
-                if e.full_url and literal:
-                    st.resolved[e.full_url] = literal
+            written.append(e)
+            if e.full_url and literal and literal != e.literal:
+                learned[e.full_url] = literal
+        with st.lock:
+            st.written.extend(written)
+            st.resolved.update(learned)
         self._ack(st, ch, acks)
         return requeue
 

@@ -51,11 +51,17 @@ _REF_RE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_encode_str: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON as the server receives it."""
     return _ENCODER.encode(obj).encode("utf-8")
+
+
+def _jstr(text: str) -> bytes:
+    """A JSON string literal (as ``dumps`` would write it)."""
+    return _encode_str(text).encode("utf-8")
 
 
 @functools.lru_cache(maxsize=64)
@@ -220,10 +226,8 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
     digest = hashlib.sha256(plain).hexdigest()[:20]
     key = f"{method} {url}" + (f" [{if_none_exist}]" if if_none_exist else "") + \
         (f" {full_url}" if method == "POST" else "") + f" #{digest}"
-    refs = frozenset(json.loads(b'"' + m + b'"') for m in _REF_RE.findall(plain))
-    req: dict[str, Any] = {"method": method, "url": url}
-    if if_none_exist:
-        req["ifNoneExist"] = if_none_exist
+    refs = frozenset(m.decode("utf-8") if b"\\" not in m else json.loads(b'"' + m + b'"')
+                     for m in _REF_RE.findall(plain))
     if run_id and "meta" not in resource and plain.endswith(b"}") and len(plain) > 2:
         # add the run tag without encoding the resource a second time
         encoded_resource = plain[:-1] + b',"meta":' + _tag_json(run_id) + b"}"
@@ -231,8 +235,10 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
     else:
         resource = _tagged(resource, run_id)
         encoded_resource = dumps(resource) if run_id else plain
-    encoded = (b'{"fullUrl":' + dumps(full_url) + b"," if full_url else b"{") + b'"resource":' + \
-        encoded_resource + b',"request":' + dumps(req) + b"}"
+    request_json = b'{"method":"' + method.encode() + b'","url":' + _jstr(url) + \
+        (b',"ifNoneExist":' + _jstr(if_none_exist) if if_none_exist else b"") + b"}"
+    encoded = (b'{"fullUrl":' + _jstr(full_url) + b"," if full_url else b"{") + b'"resource":' + \
+        encoded_resource + b',"request":' + request_json + b"}"
     return Entry(file, index, resource, method, url, full_url, if_none_exist, key, refs, encoded, problems)
 
 
