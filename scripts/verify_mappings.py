@@ -284,7 +284,8 @@ def term_collisions(rows: list[Row]) -> tuple[list[str], list[str]]:
             if cat in TEXT_CATEGORIES:
                 text_terms[n].add(cat)
             for t, r in items:
-                (cased_any if is_cased(t) else plain_any)[n if cat in TEXT_CATEGORIES else f"{cat}:{n}"].add(f"{r.key}:{t}")
+                slot = n if cat in TEXT_CATEGORIES else f"{cat}:{n}"
+                (cased_any if is_cased(t) else plain_any)[slot].add(f"{r.key}:{t}")
     for n in sorted(set(cased_any) & set(plain_any)):
         problems.append(f"term {n!r} is written both in capitals ({', '.join(sorted(cased_any[n]))}) and "
                         f"otherwise ({', '.join(sorted(plain_any[n]))}); the capitals make the matcher "

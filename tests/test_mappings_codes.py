@@ -112,7 +112,7 @@ def test_known_wrong_codes_are_absent():
 def test_tables_load_through_fhirconv():
     mappings = pytest.importorskip("fhirconv.mappings")
     m = mappings.load()
-    for name, rows in ROWS.items():
+    for rows in ROWS.values():
         for r in rows:
             c = m.get(r.key)
             assert c is not None, f"{r.where}: {r.key} not loaded"
