@@ -26,6 +26,8 @@ seeds: $(STAMP)
 	$(BIN)/fhirconv convert seeds --out out
 
 test: $(STAMP) node
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

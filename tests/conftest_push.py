@@ -15,6 +15,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -398,9 +399,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120.0,
+            cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``fhirconv push ARGS`` in a subprocess (run in a temporary directory, so a default journal lands there)."""
     return subprocess.run([sys.executable, "-m", "fhirconv.cli_push", *args], capture_output=True, text=True,
-                          env=env or cli_env(), timeout=timeout)
+                          env=env or cli_env(), timeout=timeout, cwd=cwd or tempfile.gettempdir())
 
 
 def new_token() -> str:

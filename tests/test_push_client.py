@@ -278,3 +278,39 @@ def test_cli_push_json_and_exit_codes(fhir_server: FhirTestServer, tmp_path: Pat
     assert result.exit_code == EXIT_REJECTED
     assert "rejected: HTTP 400" in result.stdout
     assert fhir_server.counts() == expected_counts(2)
+
+
+def test_push_bundles_in_memory_with_journal_and_resume(fhir_server: FhirTestServer, tmp_path: Path) -> None:
+    bundles = [case_bundle(f"mem-{i}", 2) for i in range(3)]
+    journal = tmp_path / "mem.jsonl"
+    with FhirClient(fhir_server.base, **FAST) as client:
+        first = client.push_bundles(bundles, journal=journal)
+        assert first.exit_code == EXIT_OK and first.totals["written"] == 12
+        again = client.push_bundles([("named", b) for b in bundles], journal=journal, resume=True)
+    assert again.exit_code == EXIT_OK and again.totals["skipped"] == 12 and again.requests == 0
+    assert fhir_server.counts() == expected_counts(3, 2)
+
+
+def test_dry_run_without_a_reachable_server_still_validates(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bad = case_bundle("offline")
+    bad["entry"][0]["resource"]["birthDate"] = "yesterday"
+    with FhirClient(f"http://127.0.0.1:{port}/fhir", **{**FAST, "max_attempts": 1}) as client:
+        report = client.push_bundle(bad, dry_run=True)
+    assert report.exit_code == EXIT_SERVER
+    assert "cannot reach" in report.errors[0]
+    assert report.entries[0].outcome == "rejected" and report.entries[1].outcome == "dry-run"
+
+
+def test_summary_is_bounded() -> None:
+    from fhirconv.push.report import EntryResult, PushReport
+
+    report = PushReport("http://x/fhir", "r", entries=[
+        EntryResult("f", i, "Patient", str(i), "PUT", f"Patient/p{i}", outcome="not-sent", error_kind="server",
+                    messages=["not sent"]) for i in range(50)])
+    text = report.summary(max_entries=5)
+    assert text.count("not-sent:") == 5 and "... and 45 more entries" in text
