@@ -31,9 +31,19 @@ from .validate import validate_resource as _validate_resource  # binds the subpa
 
 __all__ = [
     "__version__", "convert_text", "convert_file", "convert_inputs", "extract_text", "validate",
+    "FhirClient", "AsyncFhirClient", "PushReport",
     "load_mappings", "Mappings", "Pipeline", "Issue", "Extraction",
     "FhirconvError", "ReadError", "MappingsError", "ExtractError", "BuildError", "ValidationError", "PushError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The push client is imported on first use: converting and validating need no HTTP stack."""
+    if name in ("FhirClient", "AsyncFhirClient", "PushReport"):
+        from . import push
+
+        return getattr(push, name)
+    raise AttributeError(f"module 'fhirconv' has no attribute {name!r}")
 
 
 def convert_file(path: str | Path, *, mappings: Mappings | None = None,

@@ -74,8 +74,21 @@ def convert(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     mappings: MappingsOpt = None,
+    push: Annotated[str | None, typer.Option("--push", metavar="URL",
+                                             help="Then push the valid bundles to this FHIR R4 base URL "
+                                                  "(see `fhirconv push --help` for all push options).")] = None,
+    token_env: Annotated[str | None, typer.Option("--token-env", metavar="NAME",
+                                                  help="With --push: bearer token from this environment variable.")]
+    = None,
+    token_file: Annotated[Path | None, typer.Option("--token-file", metavar="PATH",
+                                                    help="With --push: bearer token from this file.")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option("--ca-bundle", metavar="PATH",
+                                                   help="With --push: CA certificates to trust.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="With --push: do not verify TLS.")] = False,
 ) -> None:
-    """Convert case reports into one FHIR R4 Bundle per document (OUT/<stem>.json) plus OUT/summary.json."""
+    """Convert case reports into one FHIR R4 Bundle per document (OUT/<stem>.json) plus OUT/summary.json.
+
+    With --push URL the valid bundles are then pushed (idempotent PUTs, retried, journaled)."""
     maps = _load(mappings)
     total = len(reader.expand_inputs(inputs))
     done = 0
@@ -100,8 +113,28 @@ def convert(
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     else:
         _print_summary(reports, out_dir)
-    if any(not r.ok for r in reports):
-        raise typer.Exit(1)
+    code = 1 if any(not r.ok for r in reports) else 0
+    if push:
+        code = max(code, _push_outputs(reports, push, token_env, token_file, ca_bundle, insecure, quiet))
+    if code:
+        raise typer.Exit(code)
+
+
+def _push_outputs(reports: list[DocumentReport], url: str, token_env: str | None, token_file: Path | None,
+                  ca_bundle: Path | None, insecure: bool, quiet: bool) -> int:
+    """Push what convert wrote (valid bundles only): the same code path as `fhirconv push`."""
+    from . import cli_push
+
+    files = [Path(r.output) for r in reports if r.output and r.ok]
+    if not files:
+        err.print("push: no valid bundle to push")
+        return 0
+    try:
+        cli_push.push_command(paths=files, server=url, token_env=token_env, token_file=token_file,
+                              ca_bundle=ca_bundle, insecure=insecure, quiet=quiet)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    return 0
 
 
 def _print_summary(reports: list[DocumentReport], out_dir: Path) -> None:
@@ -239,16 +272,13 @@ def mappings_lookup(
     out.print(table)
 
 
-def _register_optional() -> None:
-    """Commands from subsystems that may not be installed in every build."""
-    try:
-        from . import cli_push  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return
+def _register_push() -> None:
+    from . import cli_push
+
     cli_push.register(app)
 
 
-_register_optional()
+_register_push()
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """A write-ahead journal of a push, so ``--resume`` writes exactly what is missing.
 
-One JSON object per line, appended and flushed before the request it announces is sent
-and right after its answer arrives, so a killed process loses nothing. Lines are also
+One JSON object per line, appended before the request it announces is sent and right
+after its answer arrives; acknowledgements are flushed at once, so a killed process loses
+none (the "sent" lines are flushed with them, or at once for a plain POST). Lines are also
 ``fsync``-ed to disk when ``fsync=True`` or when a chunk holds a non-idempotent entry (a
 plain POST): otherwise a machine crash may lose the last acknowledgements, and resuming
 then re-sends those entries, which is harmless for PUTs and conditional creates.
@@ -96,13 +97,14 @@ class Journal:
                 self._fh.close()
                 self._fh = None
 
-    def _write(self, rec: dict[str, Any], *, sync: bool = False) -> None:
+    def _write(self, rec: dict[str, Any], *, sync: bool = False, flush: bool = True) -> None:
         line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             if self._fh is None:
                 return
             self._fh.write(line)
-            self._fh.flush()
+            if flush or sync or self.fsync:
+                self._fh.flush()
             if self.fsync or sync:
                 os.fsync(self._fh.fileno())
 
@@ -113,7 +115,8 @@ class Journal:
                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resumed": resumed}, sync=True)
 
     def sent(self, chunk: str, keys: list[str], *, sync: bool = False) -> None:
-        self._write({"t": "sent", "chunk": chunk, "keys": keys}, sync=sync)
+        # resuming re-sends whatever has no "ack"; a lost "sent" line only matters for a plain POST
+        self._write({"t": "sent", "chunk": chunk, "keys": keys}, sync=sync, flush=sync)
 
     def ack(self, chunk: str, results: list[tuple[str, int | None, str | None]], *, sync: bool = False) -> None:
         self._write({"t": "ack", "chunk": chunk, "results": [list(r) for r in results]}, sync=sync)
