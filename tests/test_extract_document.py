@@ -169,3 +169,10 @@ def test_generic_finding_takes_the_specific_concept_of_its_site():
     found = {f.concept: f.attr("laterality") for f in extract_text(text).patients[0].facts if f.kind == "finding"}
     assert found.get("finding.breast_lump") == "left"
     assert "finding.thyroid_nodule" in found
+
+
+def test_side_of_an_organ_named_in_the_same_sentence():
+    text = ("A 58-year-old man: CT showed a mass of the left upper lobe with obstructive pneumonia "
+            "and atelectasis at the distal bronchus.")
+    lat = {f.concept: f.attr("laterality") for f in conditions(extract_text(text))}
+    assert lat.get("disorder.pneumonia") == "left" and lat.get("disorder.atelectasis") == "left"

@@ -504,6 +504,18 @@ class Extractor:
             seen += 1
         return None
 
+    def _ancestors(self, site: str) -> list[str]:
+        out: list[str] = []
+        while site and len(out) < 6:
+            out.append(site)
+            site = (self.maps[site].attr("parent") or "") if site in self.maps.concepts else ""
+        return out
+
+    def _same_organ(self, a: str, b: str) -> bool:
+        """Are two sites parts of one paired organ (the lower lobe and the bronchi of a lung)?"""
+        common = set(self._ancestors(a)) & set(self._ancestors(b))
+        return any(self.maps[c].attr("paired") for c in common if c in self.maps.concepts)
+
     def _within(self, site: str, container: str) -> bool:
         """Is ``site`` the ``container`` or part of it (following parent links)?"""
         seen = 0
@@ -591,8 +603,9 @@ class Extractor:
         out = []
         for f in facts:
             site = f.attr("body_site")
-            if f.kind == "condition" and f.attr("role") in ("primary", "metastasis") and site \
-                    and not f.attr("laterality") and f.assertion in asserted:
+            concept = self.maps.get(f.concept) if f.concept else None
+            tumour = f.attr("role") in ("primary", "metastasis") or bool(concept and concept.attr("neoplasm"))
+            if f.kind == "condition" and tumour and site and not f.attr("laterality") and f.assertion in asserted:
                 seen = sides.get(site, set())
                 if len(seen) == 1:
                     f = Fact(f.kind, f.concept, f.text, f.span, f.patient, f.assertion, f.section,
@@ -635,6 +648,13 @@ class Extractor:
             lat = lat or after[1]
             if not site or self._within(after[0], site) or not concept.attr("neoplasm"):
                 site = after[0]
+        if site and not lat:
+            # "thickening of the right lower lobe with obstructive pneumonia": the organ named with a side
+            # in the same sentence gives the side of a disease of that organ
+            sides = {self._site_laterality(text, st) for st in sites if self._same_organ(self._site(st)[0], site)}
+            sides &= {"left", "right", "bilateral"}
+            if len(sides) == 1:
+                lat = sides.pop()
         if site:
             attrs.append(("body_site", site))
             if not lat:
