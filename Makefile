@@ -34,8 +34,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) node
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/push_bench.py
 
 clean:
 	rm -rf $(VENV) out build dist tests/fhir_server/node_modules

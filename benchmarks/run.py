@@ -9,6 +9,8 @@ Measured on one core (a single process, no threads):
   validate    resources/s of fhirconv.validate on the produced bundles (foreign path, as
               `fhirconv validate` runs it) and of the fast path the pipeline uses,
               against json.loads + json.dumps of the same bundles
+  lookup      dictionary scan (Aho-Corasick) with the shipped vocabulary and with ten times as
+              many terms: the time per character should not grow with the vocabulary
   memory      peak RSS of the process
 Numbers are machine-dependent: compare the ratios, not the absolute values.
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from fhirconv.mappings import load  # noqa: E402
+from fhirconv.mappings import Concept, Matcher, load  # noqa: E402
 from fhirconv.pipeline import Pipeline  # noqa: E402
 from fhirconv.read import read_text  # noqa: E402
 from fhirconv.validate import validate_resource  # noqa: E402
@@ -97,6 +99,20 @@ def main() -> int:
     t_fast = timed(val_fast, args.rounds)
     t_full = timed(val_full, max(1, args.rounds // 2))
     t_vbase = timed(val_base, args.rounds)
+    # dictionary lookup against vocabulary size
+    concepts = [c for c in maps.concepts.values() if c.terms]
+    n_terms = sum(len(c.terms) for c in concepts)
+    synthetic = [Concept(f"finding.synthetic_{i}", "", "", "x", tuple(f"{t} variant {i}" for t in c.terms), (), "",
+                         "bench", 0) for i in range(10) for c in concepts]
+    small, large = Matcher(concepts), Matcher(concepts + synthetic)
+    texts = [t for _, t in docs]
+
+    def scan(m: Matcher) -> None:
+        for t in texts:
+            m.find(t)
+
+    t_small = timed(lambda: scan(small), args.rounds)
+    t_large = timed(lambda: scan(large), args.rounds)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {
         "documents": len(docs), "characters": chars, "bundles": len(bundles), "resources": n_res,
@@ -107,6 +123,10 @@ def main() -> int:
         "validate_fast_resources_per_s": round(n_res / t_fast, 1),
         "validate_full_resources_per_s": round(n_res / t_full, 1),
         "validate_baseline_resources_per_s": round(n_res / t_vbase, 1),
+        "lookup_terms": n_terms, "lookup_terms_x11": large.size,
+        "lookup_chars_per_s": round(chars / t_small),
+        "lookup_chars_per_s_x11_terms": round(chars / t_large),
+        "lookup_slowdown_x11_terms": round(t_large / t_small, 2),
         "peak_rss_mb": round(rss_mb, 1),
     }
     for k, v in report.items():
