@@ -132,3 +132,16 @@ def test_two_runs_write_byte_identical_files(tmp_path):
     assert len(files) >= 3
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+
+
+def test_mappings_check_and_lookup(tmp_path):
+    ok = run_cli("mappings", "check")
+    assert ok.returncode == 0 and "0 problem(s)" in ok.stdout
+    (tmp_path / "bad.tsv").write_text("key\tsystem\tcode\tdisplay\tterms\tattrs\tsource\n"
+                                      "finding.z\tsct\t129766003\tZ\tzz\tcolour=red\t\n", encoding="utf-8")
+    bad = run_cli("mappings", "check", str(tmp_path))
+    assert bad.returncode == 1
+    assert "bad.tsv:2" in bad.stdout and "Verhoeff" in bad.stdout and "unknown attribute 'colour'" in bad.stdout
+    look = run_cli("mappings", "lookup", "carcinoma metastatic to both breasts; Arimidex", env={"COLUMNS": "200"})
+    assert look.returncode == 0
+    assert "386910003" in look.stdout  # the brand name maps to the substance anastrozole
