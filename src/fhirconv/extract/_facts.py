@@ -604,8 +604,8 @@ class Extractor:
         for f in facts:
             site = f.attr("body_site")
             concept = self.maps.get(f.concept) if f.concept else None
-            tumour = f.attr("role") in ("primary", "metastasis") or bool(concept and concept.attr("neoplasm"))
-            if f.kind == "condition" and tumour and site and not f.attr("laterality") and f.assertion in asserted:
+            is_tumour = f.attr("role") in ("primary", "metastasis") or bool(concept and concept.attr("neoplasm"))
+            if f.kind == "condition" and is_tumour and site and not f.attr("laterality") and f.assertion in asserted:
                 seen = sides.get(site, set())
                 if len(seen) == 1:
                     f = Fact(f.kind, f.concept, f.text, f.span, f.patient, f.assertion, f.section,
