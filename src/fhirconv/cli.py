@@ -142,11 +142,11 @@ def _print_summary(reports: list[DocumentReport], out_dir: Path) -> None:
     for col in ("document", "kind", "patients", "resources", "warnings", "status"):
         table.add_column(col)
     for r in reports:
-        res = ", ".join(f"{k} {v}" for k, v in r.resources.items())
+        res = str(sum(r.resources.values())) if r.resources else ""
         status = "error: " + r.errors[0] if r.errors else ("written" if r.output else "no bundle (no patient)")
         table.add_row(Path(r.name).name, r.kind or "-", str(r.patients), res or "-", str(len(r.warnings)), status)
     out.print(table)
-    out.print(f"summary: {out_dir / 'summary.json'}")
+    out.print(f"summary (resources by type, warnings, errors): {out_dir / 'summary.json'}")
 
 
 @app.command("extract")
