@@ -176,3 +176,16 @@ def test_side_of_an_organ_named_in_the_same_sentence():
             "and atelectasis at the distal bronchus.")
     lat = {f.concept: f.attr("laterality") for f in conditions(extract_text(text))}
     assert lat.get("disorder.pneumonia") == "left" and lat.get("disorder.atelectasis") == "left"
+
+
+def test_introduction_with_adjectives_before_the_age():
+    ex = extract_text("A previously healthy 30-year-old man presented with fever.")
+    assert ex.kind == DocumentKind.SINGLE_CASE
+    assert next(f.attr("value") for f in ex.patients[0].facts if f.kind == "age") == 30
+
+
+def test_case_section_without_an_age_still_describes_a_patient():
+    text = "Rare infection\n\nCase report\nThe patient presented with fever and headache. She recovered."
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
+    assert not any(f.kind == "age" for f in ex.patients[0].facts)

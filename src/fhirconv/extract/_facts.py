@@ -267,6 +267,9 @@ class Extractor:
                 return patients, DocumentKind.CASE_SERIES, []
         if intros or any(r.single_case.search(s.text) for s in factual):
             return [_Patient(0, "")], DocumentKind.SINGLE_CASE, []
+        # a case section that speaks of "the patient", "she", "he": one patient, age not given
+        if any(s.section == "case" and r.patient_ref.search(s.text) for s in factual):
+            return [_Patient(0, "")], DocumentKind.SINGLE_CASE, []
         if r.cohort.search(text):
             return [], DocumentKind.COHORT, ["no individually described patient: aggregate study, no Patient written"]
         return [], DocumentKind.REVIEW, ["no individually described patient: review, no Patient written"]
