@@ -113,3 +113,8 @@ def test_remission_and_resolution_set_the_clinical_status():
     facts = facts_for("He had a history of lymphoma in remission. His pneumonia resolved.", "condition")
     status = {f.concept: f.attr("clinical_status") for f in facts}
     assert status == {"disorder.lymphoma": "remission", "disorder.pneumonia": "resolved"}
+
+
+def test_a_relative_who_died_does_not_make_the_patient_deceased():
+    assert not facts_for("His father died of lung cancer.", "deceased")
+    assert facts_for("He died three weeks later.", "deceased")

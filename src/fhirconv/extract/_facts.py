@@ -624,7 +624,7 @@ class Extractor:
             return
         for rx in r.deceased:
             m = rx.search(sent.text)
-            if m and ctx.assertion(m.start(), m.end())[0] == Assertion.PRESENT:
+            if m and ctx.assertion(m.start(), m.end()) == (Assertion.PRESENT, False):
                 date = _date_after(dates, m.start())
                 p.facts.append(Fact("deceased", "", m.group(0), self._span(doc, sent, m.start(), m.end()), p.index,
                                     attrs=(("date", date),) if date else ()))
