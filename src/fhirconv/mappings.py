@@ -199,6 +199,8 @@ class Mappings:
     folders: tuple[str, ...] = ()
     _matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _codes: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    # objects compiled from these mappings by later stages (the extractor's rules), built once
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, key: str) -> Concept:
         return self.concepts[key]

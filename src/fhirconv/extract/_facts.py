@@ -88,14 +88,13 @@ def _need(rules: dict[str, Any], name: str) -> Any:
 class Extractor:
     """Compiled rules for one Mappings; reusable across documents."""
 
-    _cache: dict[int, Extractor] = {}
-
     @classmethod
     def for_mappings(cls, mappings: Mappings) -> Extractor:
-        key = id(mappings)
-        if key not in cls._cache:
-            cls._cache[key] = cls(mappings)
-        return cls._cache[key]
+        """The extractor compiled for these mappings, built on first use and kept with them."""
+        found = mappings.derived.get("extractor")
+        if not isinstance(found, cls):
+            found = mappings.derived["extractor"] = cls(mappings)
+        return found
 
     def __init__(self, mappings: Mappings) -> None:
         self.maps = mappings
