@@ -118,3 +118,7 @@ def test_remission_and_resolution_set_the_clinical_status():
 def test_a_relative_who_died_does_not_make_the_patient_deceased():
     assert not facts_for("His father died of lung cancer.", "deceased")
     assert facts_for("He died three weeks later.", "deceased")
+
+
+def test_unlikely_is_not_asserted():
+    assert status("Tuberculosis was considered unlikely.", "disorder.tuberculosis") == {Assertion.POSSIBLE}
