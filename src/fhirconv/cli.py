@@ -66,7 +66,8 @@ def _load(overlays: list[Path] | None) -> Mappings:
 
 @app.command()
 def convert(
-    inputs: Annotated[list[str], typer.Argument(help="Text files, folders of .txt files, or - for stdin.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...",
+                                                help="Text files, folders of .txt files, or - for stdin.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path(
         "out"),
     bundle_type: Annotated[BundleType, typer.Option("--type", help="Bundle type.")] = BundleType.transaction,
@@ -187,7 +188,8 @@ def extract_cmd(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="FHIR R4 JSON files (a Bundle or any resource).")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...",
+                                                help="FHIR R4 JSON files (a Bundle or any resource).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
     mappings: MappingsOpt = None,
 ) -> None:
