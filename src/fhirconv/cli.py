@@ -66,7 +66,7 @@ def _load(overlays: list[Path] | None) -> Mappings:
 
 @app.command()
 def convert(
-    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...",
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT",
                                                 help="Text files, folders of .txt files, or - for stdin.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path(
         "out"),
@@ -188,7 +188,7 @@ def extract_cmd(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...",
+    files: Annotated[list[Path], typer.Argument(metavar="FILE",
                                                 help="FHIR R4 JSON files (a Bundle or any resource).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
     mappings: MappingsOpt = None,
