@@ -42,7 +42,6 @@ import hashlib
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +113,8 @@ Format: gzip'd UTF-8 text, one line per code: the code, then its known terms, ta
 
 ## Source files
 
-Source lists dated {date} (their latest modification, UTC).
+The source lists are identified by content (a file's time stamp changes with every copy, its
+hash does not):
 
 | file | SHA-256 |
 | --- | --- |
@@ -230,7 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     write_table(out / "snomed.tsv.gz", "conceptId, then its known terms (SNOMED CT; see NOTICE.md)", snomed)
     write_table(out / "loinc.tsv.gz", "LOINC code, then its displays (see NOTICE.md)", loinc)
 
-    newest = max((folder / s).stat().st_mtime for s in sources)
     hashes = "".join(f"| `{s}` | `{hashlib.sha256((folder / s).read_bytes()).hexdigest()}` |\n" for s in sources)
     notice = NOTICE.format(
         extra_snomed=extra,
@@ -239,7 +238,6 @@ def main(argv: list[str] | None = None) -> int:
         loinc_codes=f"{len(loinc):,}", loinc_terms=f"{sum(len(t) for t in loinc.values()):,}",
         loinc_from=f"`{LOINC_FILE}`, `{EXTRA_FILE}`",
         left_out="; ".join(left_out) or "nothing",
-        date=datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d"),
         hashes=hashes,
     )
     (out / "NOTICE.md").write_text(notice, encoding="utf-8")
