@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,29 @@ def test_push_twice_creates_no_duplicates(fhir_server: FhirTestServer, tmp_path:
     patient = fhir_server.read(first.entries[0].location or "")
     assert patient is not None
     assert {"system": TAG_SYSTEM, "code": second.run_id} in patient["meta"]["tag"]
+
+
+def test_bookkeeping_is_done_while_the_server_works(fhir_server: FhirTestServer, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one request in flight, the previous answer is recorded on the helper thread
+    (handed over on httpcore's trace event): if that event stops firing, pushes slow down."""
+    threads: list[str] = []
+    settle = FhirClient._settle
+
+    def spy(self: FhirClient, *args: Any) -> None:
+        threads.append(threading.current_thread().name)
+        settle(self, *args)
+
+    monkeypatch.setattr(FhirClient, "_settle", spy)
+    write_bundles(tmp_path / "in", 5, observations=2)
+    with FhirClient(fhir_server.base, **FAST) as client:
+        report = client.push_files([tmp_path / "in"], journal=tmp_path / "j.jsonl")
+    assert report.exit_code == EXIT_OK, report.summary()
+    assert fhir_server.counts() == expected_counts(5, 2)
+    assert len(threads) == 5
+    assert threads[:4] == ["fhirconv-bookkeeping"] * 4   # the last one has no next request to wait on
+    acked = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert sum(1 for r in acked if r["t"] == "ack") == 5
 
 
 def test_transactions_go_to_the_base_as_fhir_json(fault_proxy: FaultProxy, tmp_path: Path) -> None:

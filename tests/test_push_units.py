@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from email.utils import formatdate
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fhirconv.push import EXIT_AUTH, EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_SERVER, PushReport, RetryPolicy
 from fhirconv.push.auth import BasicAuth, BearerAuth, redact
-from fhirconv.push.client import _differences, _strip_userinfo, outcome_messages
+from fhirconv.push.client import FhirClient, _differences, _strip_userinfo, outcome_messages
 from fhirconv.push.errors import AuthError
 from fhirconv.push.journal import Journal
 from fhirconv.push.plan import TAG_SYSTEM, chunk_body, entries_of, plan_chunks, split_chunk, static_resolution
@@ -233,3 +235,54 @@ def test_journal_roundtrip_and_torn_line(tmp_path: Path) -> None:
     assert again.run_id == "run-1"
     assert set(again.acked) == {"k1", "k2"} and again.acked["k1"] == (200, "Patient/a")
     assert again.sent_unacked == {"k3", "k4"}
+
+
+# ------------------------------------------------------------------ bookkeeping while a request is out
+def test_background_tasks_run_in_order_on_the_helper_or_inline() -> None:
+    from fhirconv.push.client import _Background
+
+    bg = _Background()
+    ran: list[tuple[int, str]] = []
+
+    def task(n: int):  # type: ignore[no-untyped-def]
+        return lambda: ran.append((n, threading.current_thread().name))
+
+    first, second = bg.later(task(1)), bg.later(task(2))
+    bg.wait(first)                   # never handed off: runs inline, and only what it needs
+    assert ran == [(1, threading.current_thread().name)]
+    bg.trigger()                     # "a request is at the server"
+    bg.wait(second)
+    assert [n for n, _ in ran] == [1, 2] and ran[1][1] == "fhirconv-bookkeeping"
+    bg.later(lambda: 1 / 0)
+    third = bg.later(task(3))
+    bg.trigger()
+    with pytest.raises(ZeroDivisionError):
+        bg.wait(third)
+    assert [n for n, _ in ran] == [1, 2, 3]     # a failure does not stop later tasks
+    bg.close()
+    assert not bg._thread.is_alive()
+
+
+def test_entry_failure_inside_a_successful_transaction_is_reported() -> None:
+    """A server that answers 200 yet fails one entry (not something a real server does on demand)."""
+    bundle = case_bundle("odd", 2)
+    n = len(bundle["entry"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+                                             "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}]})
+        entries = json.loads(request.content)["entry"]
+        out = [{"response": {"status": "201 Created", "location": e["request"]["url"] + "/_history/1"}}
+               for e in entries]
+        out[-1] = {"response": {"status": "400 Bad Request", "outcome": {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "invalid", "diagnostics": "bad value"}]}}}
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": out})
+
+    with FhirClient("http://127.0.0.1:9/fhir", transport=httpx.MockTransport(answer)) as client:
+        report = client.push_bundle(bundle, journal=None)
+    assert report.exit_code == EXIT_PARTIAL, report.summary()
+    assert [e.outcome for e in report.entries].count("written") == n - 1
+    bad = report.entries[-1]
+    assert bad.status == 400 and any("bad value" in m for m in bad.messages)

@@ -21,12 +21,13 @@ a crash is ignored.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .errors import JournalError
 
@@ -61,8 +62,8 @@ class Journal:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 if n == len(lines):
                     continue      # torn last line: the process died while writing it
                 raise JournalError(f"journal {self.path} is corrupt at line {n}; "
@@ -87,7 +88,7 @@ class Journal:
     def open(self, *, append: bool) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a" if append else "w", encoding="utf-8")
+            self._fh = open(self.path, "ab" if append else "wb")  # noqa: SIM115
         except OSError as exc:
             raise JournalError(f"cannot write journal {self.path}: {exc}; pass another --journal") from exc
 
@@ -98,7 +99,7 @@ class Journal:
                 self._fh = None
 
     def _write(self, rec: dict[str, Any], *, sync: bool = False, flush: bool = True) -> None:
-        line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = orjson.dumps(rec) + b"\n"
         with self._lock:
             if self._fh is None:
                 return
