@@ -14,7 +14,7 @@ resources/s (median over rounds) and the ratio fhirconv / bare (median of the pe
 ratios, target ≥ 0.87); with
 ``--check`` exits 1 when the ratio is below the target. ``--json`` prints the numbers.
 
-    python benchmarks/push_bench.py [--bundles 200] [--observations 8] [--rounds 7]
+    python benchmarks/push_bench.py [--bundles 200] [--observations 8] [--rounds 15] [--warmup 3]
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundles", type=int, default=200)
     ap.add_argument("--observations", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (default 3)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--check", action="store_true", help=f"exit 1 when fhirconv < {TARGET} x bare")
     args = ap.parse_args(argv)
@@ -132,8 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                 resolved = static_resolution(loaded.entries)
                 bodies.extend(chunk_body(c, "transaction", resolved) for c in plan_chunks(loaded.entries))
             runs: dict[str, list[float]] = {"bare": [], "fhirconv": [], "fhirconv-c2": [], "fhirconv-c4": []}
-            httpx.post(reset)
-            bare_loop(base, bodies[: min(10, len(bodies))])       # warm up the server (JIT)
+            # warm up: the server's JIT keeps speeding up for a few thousand requests, and a
+            # baseline that drifts during the run makes the per-round ratios noisy
+            for w in range(args.warmup):
+                httpx.post(reset)
+                bare_loop(base, bodies)
+                httpx.post(reset)
+                fhirconv_push(base, paths, tmpdir / f"journal-warmup-{w}.jsonl", 1)
             for r in range(args.rounds):
                 order = list(runs) if r % 2 == 0 else ["fhirconv", "bare", "fhirconv-c2", "fhirconv-c4"]
                 for name in order:

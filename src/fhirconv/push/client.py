@@ -145,18 +145,20 @@ class Capabilities:
         return "transaction" if self.transaction else "batch"
 
 
+_SEVERITY = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+
+
 def outcome_messages(oo: Any, *, min_severity: str = "warning") -> list[str]:
     """Readable lines from an OperationOutcome (``severity code: text (at location)``)."""
     if not isinstance(oo, dict) or oo.get("resourceType") != "OperationOutcome":
         return []
-    order = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
-    limit = order.get(min_severity, 2)
+    limit = _SEVERITY.get(min_severity, 2)
     out = []
     for issue in oo.get("issue") or []:
         if not isinstance(issue, dict):
             continue
         sev = str(issue.get("severity", "error"))
-        if order.get(sev, 1) > limit:
+        if _SEVERITY.get(sev, 1) > limit:
             continue
         details = issue.get("details") or {}
         text = details.get("text") if isinstance(details, dict) else None
