@@ -60,6 +60,17 @@ def test_patient_age_and_death(bundle):
                                                   "code": "a"}
 
 
+@pytest.mark.parametrize(("said", "years"), [("an 8-month-old girl", 0.67), ("a 3-week-old boy", 0.06),
+                                             ("a 10-day-old infant", 0.03)])
+def test_an_infant_age_is_given_in_years(said: str, years: float) -> None:
+    b = fhirconv.convert_text(f"Case report\nWe describe {said} admitted with fever and cough.", name="inf.txt")
+    assert b is not None
+    (age,) = [o for o in resources(b, "Observation") if o["code"]["coding"][0]["code"] == "30525-0"]
+    assert age["valueQuantity"] == {"value": years, "unit": "years", "system": "http://unitsofmeasure.org",
+                                    "code": "a"}
+    assert said.split("-")[0].split()[-1] in age["text"]["div"]     # the text's own words stay in the narrative
+
+
 def test_negated_finding_is_recorded_absent(bundle):
     fever = [o for o in resources(bundle, "Observation") if o["code"].get("text", "").lower() == "fever"]
     assert fever and all(o["valueBoolean"] is False for o in fever)

@@ -270,10 +270,16 @@ class Builder:
         concept = self.maps["observation.age"]
         value, unit = f.attr("value"), f.attr("unit") or "a"
         unit_label = {"a": "years", "mo": "months", "wk": "weeks", "d": "days"}.get(unit, unit)
+        said = f"{value:g} {unit_label}"
+        days = (self.maps.rule("subject") or {}).get("age_unit_days") or {}
+        if unit != "a" and unit in days and "a" in days:
+            # always in years (UCUM a), as readers of "age at presentation" expect one unit
+            years = round(float(value) * float(days[unit]) / float(days["a"]), 2)
+            said = f"{said} ({years:g} years)"
+            value, unit, unit_label = years, "a", "years"
         return {
             "resourceType": "Observation", "id": self._id(h, "age", f.patient),
-            "text": self._narrative("Observation", code="Age at presentation", value=f"{value:g} {unit_label}",
-                                    date=""),
+            "text": self._narrative("Observation", code="Age at presentation", value=said, date=""),
             "extension": self._span_ext(f, doc_ref),
             "status": "final", "category": [{"coding": [self.codings["obs_survey"]]}],
             "code": self._cc(concept, "Age at presentation"), "subject": subject,
