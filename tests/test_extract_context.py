@@ -122,3 +122,31 @@ def test_a_relative_who_died_does_not_make_the_patient_deceased():
 
 def test_unlikely_is_not_asserted():
     assert status("Tuberculosis was considered unlikely.", "disorder.tuberculosis") == {Assertion.POSSIBLE}
+
+
+@pytest.mark.parametrize("sentence", [
+    "He lives in a dengue endemic area and presented with fever.",
+    "He came from a region endemic for malaria and presented with fever.",
+    "He had received hepatitis B vaccination and presented with fever.",
+    "He was vaccinated against measles and presented with fever.",
+])
+def test_a_disease_named_as_an_attribute_of_a_place_or_vaccine_is_not_the_patients(sentence):
+    facts = facts_for(sentence)
+    assert [f.text for f in facts if f.kind == "condition"] == []
+    assert any(f.concept == "finding.fever" for f in facts)
+
+
+@pytest.mark.parametrize(("text", "concept", "ended"), [
+    ("Tuberculosis was suspected. A biopsy confirmed tuberculosis.", "disorder.tuberculosis", Assertion.PRESENT),
+    ("He was admitted with a provisional diagnosis of dengue infection. Dengue serology was negative.",
+     "disorder.dengue", Assertion.REFUTED),
+    ("Tuberculosis was suspected. Tuberculosis was later ruled out.", "disorder.tuberculosis", Assertion.REFUTED),
+])
+def test_a_suspected_diagnosis_is_recorded_as_it_ended(text, concept, ended):
+    assert status(text, concept) == {ended}
+
+
+def test_a_suspicion_confirmed_before_it_was_voiced_stays_open():
+    # order matters: only a later statement settles an earlier suspicion
+    assert status("Biopsy showed tuberculosis. Relapse of tuberculosis was suspected a year later.",
+                  "disorder.tuberculosis") == {Assertion.PRESENT, Assertion.POSSIBLE}

@@ -91,3 +91,30 @@ def test_culture_result_names_the_organism():
     ex = extract_text("A 30-year-old man had sepsis. Blood culture grew Klebsiella pneumoniae.")
     (culture,) = [f for f in ex.patients[0].facts if f.concept == "lab.blood_culture"]
     assert culture.attr("value") == "Klebsiella pneumoniae"
+
+
+def _lab_values(text: str) -> dict[str, object]:
+    from fhirconv import extract_text
+
+    ex = extract_text(text)
+    return {f.concept: f.attr("value") for f in ex.patients[0].facts if f.kind == "lab"}
+
+
+def test_all_tests_negative_gives_its_result_to_the_tests_listed_just_before():
+    labs = _lab_values("A 40-year-old man had jaundice. Serology for HBsAg, anti-HCV and HIV antibodies was sent, "
+                       "together with a direct Coombs test. All of these tests were negative.")
+    assert {k: labs.get(k) for k in ("lab.hbsag", "lab.hcv_ab", "lab.hiv", "lab.coombs")} == dict.fromkeys(
+        ("lab.hbsag", "lab.hcv_ab", "lab.hiv", "lab.coombs"), "negative")
+
+
+def test_a_test_named_in_the_except_clause_keeps_no_result():
+    labs = _lab_values("A 40-year-old man had jaundice. HBsAg, anti-HCV and HIV serology were requested. "
+                       "All results except HBsAg came back negative.")
+    assert labs.get("lab.hcv_ab") == "negative" and labs.get("lab.hiv") == "negative"
+    assert "lab.hbsag" not in labs
+
+
+def test_all_tests_negative_reaches_back_one_sentence_only():
+    labs = _lab_values("A 40-year-old man had jaundice. HBsAg and anti-HCV were requested. "
+                       "He was given fluids. All tests were negative.")
+    assert "lab.hbsag" not in labs and "lab.hcv_ab" not in labs

@@ -36,6 +36,10 @@ class _Patient:
     facts: list[Fact] = field(default_factory=list)
     last_exam: tuple[int, str] | None = None
     lesions: list[tuple[int, str | None, tuple[tuple[str, str | None], ...]]] = field(default_factory=list)
+    # qualitative tests named without a result, and the sentence naming them: a result given for
+    # "all tests" in the next sentence is theirs
+    open_tests: list[tuple[int, str, str, Span, str | None, tuple[tuple[str, Any], ...]]] = field(
+        default_factory=list)
 
 
 @dataclass
@@ -65,6 +69,8 @@ class _Rules:
     discontinued: re.Pattern[str]
     results: dict[str, list[str]]
     results_before: dict[str, list[str]]
+    results_of_all: re.Pattern[str]
+    results_of_all_except: re.Pattern[str]
     measured_by: dict[str, str]
     unit_implies: dict[str, str]
     exam_result: re.Pattern[str]
@@ -140,6 +146,8 @@ class Extractor:
             discontinued=_words_re(rel.get("discontinued", [])),
             results=rel.get("result_words", {}),
             results_before={k: [p + "" for p in v] for k, v in rel.get("result_words_before", {}).items()},
+            results_of_all=re.compile(rel.get("results_of_all", r"(?!)"), re.I),
+            results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
             measured_by=rel.get("measured_by", {}),
             unit_implies=rel.get("unit_implies", {}),
             exam_result=_words_re(rel.get("exam_result_verbs", [])),
@@ -379,6 +387,7 @@ class Extractor:
                     stopped = bool(r.discontinued.search(text[max(0, mt.start - 40):mt.start]))
                     p.facts.append(Fact("medication", key, text[mt.start:mt.end], span, p.index, assertion,
                                         sent.section, tuple(base + ([("status", "stopped")] if stopped else []))))
+        self._results_of_all(sent, p)
         if labs:
             self._labs(doc, sent, p, labs, ctx, dates)
         if not summary_only:
@@ -536,6 +545,38 @@ class Extractor:
             parent = self.maps[site].attr("parent") if site in self.maps.concepts else None
             site, seen = (parent or ""), seen + 1
 
+    @staticmethod
+    def _resolved_diagnoses(facts: list[Fact]) -> list[Fact]:
+        """A suspected or differential diagnosis that the text later confirms or rules out is
+        recorded once, as it ended ("suspected tuberculosis ... biopsy confirmed tuberculosis",
+        "provisional diagnosis of dengue infection ... dengue tests were negative")."""
+        open_ = (Assertion.POSSIBLE, Assertion.DIFFERENTIAL)
+        settled = [f for f in facts if f.kind == "condition" and f.assertion in (Assertion.PRESENT, Assertion.REFUTED)]
+
+        def same(a: Fact, b: Fact) -> bool:
+            if a.attr("role") != b.attr("role"):
+                return False
+            if a.attr("body_site") != b.attr("body_site") and a.attr("body_site") and b.attr("body_site"):
+                return False
+            if a.concept and a.concept == b.concept:
+                return True
+            return bool(re.search(rf"\b{re.escape(b.text.lower())}\b", a.text.lower()))
+
+        out: list[Fact] = []
+        for f in facts:
+            if f.kind == "condition" and f.assertion in open_:
+                later = [o for o in settled if o.span.start > f.span.start and same(f, o)]
+                if later:
+                    last = later[-1]
+                    if last.assertion == Assertion.REFUTED and not (last.concept and last.concept == f.concept):
+                        # the form named earlier is ruled out with the disease: keep its own (more
+                        # specific) name, refuted
+                        out.append(Fact(f.kind, f.concept, f.text, f.span, f.patient, Assertion.REFUTED,
+                                        f.section, f.attrs))
+                    continue
+            out.append(f)
+        return out
+
     def _settle(self, p: _Patient) -> list[Fact]:
         """Patient-level rules, applied once all sentences are read.
 
@@ -583,6 +624,7 @@ class Extractor:
             if f.kind == "condition" and f.assertion in asserted and any(
                     re.search(rf"\b{re.escape(t)}\b", f.text.lower()) for t in refuted if t != f.text.lower()):
                 facts[i] = Fact(f.kind, f.concept, f.text, f.span, f.patient, Assertion.REFUTED, f.section, f.attrs)
+        facts = self._resolved_diagnoses(facts)
         masses = [f for f in facts if f.kind == "finding" and f.assertion in asserted and f.attr("body_site")
                   and r.mass_words.search(f.text)]
         def haematological(f: Fact) -> bool:
@@ -860,11 +902,35 @@ class Extractor:
             after = text[group[-1].end:min(len(text), group[-1].end + 40)]
             before = text[max(0, group[0].start - 40):group[0].start]
             shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
+            # "all tests except HBsAg were negative": whatever HBsAg was, it was not negative
+            excepted = bool(self.rules.results_of_all_except.search(before[-25:]))
+            if excepted:
+                shared = None
             for mt, values in pairs:
                 assertion, other = ctx.assertion(mt.start, mt.end)
                 if other or assertion == Assertion.HYPOTHETICAL:
                     continue
+                if excepted:
+                    assertion = Assertion.PRESENT
                 self._lab_facts(doc, sent, p, mt, values, assertion, shared, dates)
+
+    def _results_of_all(self, sent: Sentence, p: _Patient) -> None:
+        """Give the result of "All tests were negative" to the tests listed in the sentence before."""
+        waiting = [t for t in p.open_tests if t[0] == sent.index - 1]
+        p.open_tests = []
+        if not waiting:
+            return
+        m = self.rules.results_of_all.search(sent.text)
+        if not m:
+            return
+        rest = m.group("rest")
+        ex = self.rules.results_of_all_except.search(rest)
+        excluded = rest[ex.end():].lower() if ex else ""
+        for _, key, text, span, section, attrs in waiting:
+            if excluded and text.lower() in excluded:
+                continue
+            p.facts.append(Fact("lab", key, text, span, p.index, Assertion.PRESENT, section,
+                                (("value", "negative"),) + attrs))
 
     def _implied_labs(self, doc: SourceDocument, sent: Sentence, p: _Patient, matches: list[Match],
                       dates: list[tuple[int, int, str]]) -> None:
@@ -930,6 +996,9 @@ class Extractor:
             return
         if value is None and assertion in (Assertion.NEGATED, Assertion.REFUTED):
             value = "negative"
+        if value is None and key is not None and assertion in (Assertion.PRESENT, Assertion.POSSIBLE) \
+                and self.maps[key].attr("value") == "qualitative":
+            p.open_tests.append((sent.index, key, text[mt.start:mt.end], span, sent.section, tuple(dated)))
         if value is None or key is None:
             return
         if value not in ("positive", "negative") and self.maps[key].attr("value") == "qualitative":
