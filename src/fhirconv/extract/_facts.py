@@ -38,7 +38,7 @@ class _Patient:
     lesions: list[tuple[int, str | None, tuple[tuple[str, str | None], ...]]] = field(default_factory=list)
     # qualitative tests named without a result, and the sentence naming them: a result given for
     # "all tests" in the next sentence is theirs
-    open_tests: list[tuple[int, str, str, Span, str | None, tuple[tuple[str, Any], ...]]] = field(
+    open_tests: list[tuple[int, str, str, Span, str, tuple[tuple[str, Any], ...]]] = field(
         default_factory=list)
 
 
