@@ -188,3 +188,16 @@ def test_case_section_without_an_age_still_describes_a_patient():
     ex = extract_text(text)
     assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
     assert not any(f.kind == "age" for f in ex.patients[0].facts)
+
+
+def test_a_disease_of_a_kind_takes_the_concept_of_its_site():
+    ex = extract_text("A 30-year-old man fell from a ladder. Radiographs showed a fracture of the right "
+                      "4th metatarsal bone and a fracture of the second left rib.")
+    found = {(f.concept, f.attr("laterality")) for f in conditions(ex)}
+    assert found == {("disorder.metatarsal_fracture_closed", "right"), ("disorder.rib_fracture", "left")}
+
+
+def test_a_site_without_a_specific_concept_keeps_the_general_one():
+    ex = extract_text("A 30-year-old man fell from a ladder. Radiographs showed a fracture of the left clavicle.")
+    (fracture,) = conditions(ex)
+    assert fracture.concept == "disorder.fracture" and fracture.attr("laterality") == "left"

@@ -467,7 +467,7 @@ class Extractor:
             gap = text[pos:st.start].lower()
             if len(gap) > 40 or re.search(r"[.;:()]", gap) or ("," in gap and not out):
                 break
-            toks = re.findall(r"[a-z]+", gap)
+            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", gap))  # "the 4th metatarsal"
             if not out and toks and toks[0].endswith("ed") and len(toks) > 1:
                 toks = toks[1:]  # "nodules appeared on her arms", "a mass located in the thigh"
             if not out and (not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving", "over")):
@@ -699,6 +699,11 @@ class Extractor:
             sides &= {"left", "right", "bilateral"}
             if len(sides) == 1:
                 lat = sides.pop()
+        if site and concept.attr("kind") and site != concept.attr("site"):
+            # "fracture of the right 4th metatarsal bone": the disease of that kind at that site
+            specific = self._specific(concept, site)
+            if specific:
+                concept = self.maps[specific]
         if site:
             attrs.append(("body_site", site))
             if not lat:
