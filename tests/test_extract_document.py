@@ -201,3 +201,11 @@ def test_a_site_without_a_specific_concept_keeps_the_general_one():
     ex = extract_text("A 30-year-old man fell from a ladder. Radiographs showed a fracture of the left clavicle.")
     (fracture,) = conditions(ex)
     assert fracture.concept == "disorder.fracture" and fracture.attr("laterality") == "left"
+
+
+def test_an_enlarged_site_is_the_finding_of_that_kind_at_that_site():
+    ex = extract_text("A 40-year-old woman had a goitre. Adenopathy was present with an enlarged left lower "
+                      "cervical lymph node. There was no enlarged axillary lymph node.")
+    found = {(f.concept, f.attr("laterality"), f.assertion) for f in ex.patients[0].facts if f.kind == "finding"}
+    assert ("finding.cervical_lymphadenopathy", "left", Assertion.PRESENT) in found
+    assert ("finding.axillary_lymphadenopathy", None, Assertion.NEGATED) in found

@@ -70,6 +70,8 @@ class _Rules:
     results: dict[str, list[str]]
     results_before: dict[str, list[str]]
     results_of_all: re.Pattern[str]
+    enlarged_words: re.Pattern[str]
+    enlarged_kinds: dict[str, str]
     results_of_all_except: re.Pattern[str]
     measured_by: dict[str, str]
     unit_implies: dict[str, str]
@@ -147,6 +149,8 @@ class Extractor:
             results=rel.get("result_words", {}),
             results_before={k: [p + "" for p in v] for k, v in rel.get("result_words_before", {}).items()},
             results_of_all=re.compile(rel.get("results_of_all", r"(?!)"), re.I),
+            enlarged_words=_words_re(rel.get("enlarged_site", {}).get("words", [])),
+            enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
             results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
             measured_by=rel.get("measured_by", {}),
             unit_implies=rel.get("unit_implies", {}),
@@ -387,6 +391,8 @@ class Extractor:
                     stopped = bool(r.discontinued.search(text[max(0, mt.start - 40):mt.start]))
                     p.facts.append(Fact("medication", key, text[mt.start:mt.end], span, p.index, assertion,
                                         sent.section, tuple(base + ([("status", "stopped")] if stopped else []))))
+        if not summary_only or sent.section == "abstract":
+            self._enlarged_sites(doc, sent, p, ctx, sites)
         self._results_of_all(sent, p)
         if labs:
             self._labs(doc, sent, p, labs, ctx, dates)
@@ -918,6 +924,44 @@ class Extractor:
                 if excepted:
                     assertion = Assertion.PRESENT
                 self._lab_facts(doc, sent, p, mt, values, assertion, shared, dates)
+
+    def _enlarged_sites(self, doc: SourceDocument, sent: Sentence, p: _Patient, ctx: SentenceContext,
+                        sites: list[Match]) -> None:
+        """'an enlarged left lower cervical lymph node' → cervical lymphadenopathy, on the left."""
+        r = self.rules
+        text = sent.text
+        if not r.enlarged_kinds or not r.enlarged_words.search(text):
+            return
+        here = doc.to_original(sent.start, sent.end)
+        taken = [f.span for f in p.facts if f.kind == "finding" and here.start <= f.span.start < here.end]
+        for st in sites:
+            site, own_side = self._site(st)
+            kind = next((r.enlarged_kinds[a] for a in self._ancestors(site) if a in r.enlarged_kinds),
+                        None)
+            if kind is None or kind not in self.maps.concepts:
+                continue
+            word = None
+            for m in r.enlarged_words.finditer(text, max(0, st.start - 60), st.start):
+                word = m
+            if word is None:
+                continue
+            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", text[word.end():st.start].lower()))
+            if not all(t in r.laterality or t in r.site_modifiers or t in ("and", "or", "a", "an", "the")
+                       for t in toks):
+                continue
+            span = self._span(doc, sent, word.start(), st.end)
+            if any(t.start < span.end and span.start < t.end for t in taken):
+                continue      # already a finding ("enlarged lymph nodes")
+            assertion, other = ctx.assertion(word.start(), st.end)
+            if other:
+                continue
+            key = self._specific(self.maps[kind], site) or kind
+            lat = own_side or self._site_laterality(text, st) or next(
+                (r.laterality[t] for t in toks if t in r.laterality), None)
+            attrs = ([("laterality", lat)] if lat else []) + [("body_site", site)]
+            p.facts.append(Fact("finding", key, text[word.start():st.end], span, p.index, assertion, sent.section,
+                                tuple(attrs)))
+            taken.append(span)
 
     def _results_of_all(self, sent: Sentence, p: _Patient) -> None:
         """Give the result of "All tests were negative" to the tests listed in the sentence before."""
