@@ -209,3 +209,19 @@ def test_an_enlarged_site_is_the_finding_of_that_kind_at_that_site():
     found = {(f.concept, f.attr("laterality"), f.assertion) for f in ex.patients[0].facts if f.kind == "finding"}
     assert ("finding.cervical_lymphadenopathy", "left", Assertion.PRESENT) in found
     assert ("finding.axillary_lymphadenopathy", None, Assertion.NEGATED) in found
+
+
+def test_a_mass_in_a_limb_is_a_soft_tissue_mass():
+    ex = extract_text("A 15-year-old boy had a slowly growing mass in the posterior left arm and a mass in "
+                      "the right breast.")
+    found = {(f.concept, f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
+    assert ("finding.soft_tissue_mass", "left") in found and ("finding.breast_lump", "right") in found
+
+
+def test_a_finding_at_several_sites_is_recorded_at_each():
+    ex = extract_text("A 45-year-old woman was admitted. Masses were felt in the anterior abdominal wall and "
+                      "in the left thigh.")
+    found = {(f.concept, f.attr("body_site"), f.attr("laterality")) for f in ex.patients[0].facts
+             if f.kind == "finding"}
+    assert found == {("finding.soft_tissue_mass", "body_site.abdominal_wall", None),
+                     ("finding.soft_tissue_mass", "body_site.thigh", "left")}

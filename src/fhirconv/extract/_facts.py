@@ -71,6 +71,7 @@ class _Rules:
     results_before: dict[str, list[str]]
     results_of_all: re.Pattern[str]
     enlarged_words: re.Pattern[str]
+    site_verbs: set[str]
     enlarged_kinds: dict[str, str]
     results_of_all_except: re.Pattern[str]
     measured_by: dict[str, str]
@@ -150,6 +151,7 @@ class Extractor:
             results_before={k: [p + "" for p in v] for k, v in rel.get("result_words_before", {}).items()},
             results_of_all=re.compile(rel.get("results_of_all", r"(?!)"), re.I),
             enlarged_words=_words_re(rel.get("enlarged_site", {}).get("words", [])),
+            site_verbs={w.lower() for w in rel.get("site_verbs", [])},
             enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
             results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
             measured_by=rel.get("measured_by", {}),
@@ -170,6 +172,10 @@ class Extractor:
         for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
             if c.attr("kind") and c.attr("site"):
                 self._by_kind_site.setdefault((c.category, c.attr("kind") or "", c.attr("site") or ""), c.key)
+        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
+            for more in (c.attr("sites") or "").split(",") if c.attr("kind") else ():
+                if more.strip():
+                    self._by_kind_site.setdefault((c.category, c.attr("kind") or "", more.strip()), c.key)
         self._lat_re = _words_re(list(lat))
 
     # ------------------------------------------------------------------ document level
@@ -358,21 +364,22 @@ class Extractor:
             if cat == "disorder":
                 self._disorder(doc, sent, p, mt, concept, assertion, span, base, ctx, sites)
             elif cat == "finding":
-                lat = self._laterality_before(text, mt.start)
-                site = concept.attr("site")
+                before_lat = self._laterality_before(text, mt.start)
                 every = self._sites_after(text, mt, sites)
-                after = every[0] if every else None
-                lesion_site = site
-                if after and (not site or self._within(after[0], site)):
-                    site, lat = after[0], lat or after[1]
-                if site and concept.attr("kind") and site != concept.attr("site"):
-                    key = self._specific(concept, site) or key
                 if every and r.mass_words.search(text[mt.start:mt.end]):
                     # where a lesion is: used when a biopsy of it shows a metastasis
-                    p.lesions.append((sent.index, lesion_site, tuple(every)))
-                attrs = base + ([("laterality", lat)] if lat else []) + ([("body_site", site)] if site else [])
-                p.facts.append(Fact("finding", key, text[mt.start:mt.end], span, p.index, assertion, sent.section,
-                                    tuple(attrs)))
+                    p.lesions.append((sent.index, concept.attr("site"), tuple(every)))
+                # "masses in the abdominal wall, back and thigh": one finding at each site named
+                places: list[tuple[str, str | None] | None] = list(every) or [None]
+                for after in places:
+                    lat, site, fkey = before_lat, concept.attr("site"), key
+                    if after and (not site or self._within(after[0], site)):
+                        site, lat = after[0], lat or after[1]
+                    if site and concept.attr("kind") and site != concept.attr("site"):
+                        fkey = self._specific(concept, site) or key
+                    attrs = base + ([("laterality", lat)] if lat else []) + ([("body_site", site)] if site else [])
+                    p.facts.append(Fact("finding", fkey, text[mt.start:mt.end], span, p.index, assertion,
+                                        sent.section, tuple(attrs)))
             elif summary_only:
                 continue
             elif cat == "lab":
@@ -474,8 +481,9 @@ class Extractor:
             if len(gap) > 40 or re.search(r"[.;:()]", gap) or ("," in gap and not out):
                 break
             toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", gap))  # "the 4th metatarsal"
-            if not out and toks and toks[0].endswith("ed") and len(toks) > 1:
-                toks = toks[1:]  # "nodules appeared on her arms", "a mass located in the thigh"
+            # "nodules appeared on her arms", "a mass located in the thigh", "masses were felt in"
+            while not out and len(toks) > 1 and (toks[0].endswith("ed") or toks[0] in r.site_verbs):
+                toks = toks[1:]
             if not out and (not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving", "over")):
                 break
             if not all(t in r.site_links or t in r.laterality or t in r.site_modifiers or t in ("and", "or")
