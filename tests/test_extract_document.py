@@ -225,3 +225,27 @@ def test_a_finding_at_several_sites_is_recorded_at_each():
              if f.kind == "finding"}
     assert found == {("finding.soft_tissue_mass", "body_site.abdominal_wall", None),
                      ("finding.soft_tissue_mass", "body_site.thigh", "left")}
+
+
+def test_masses_away_from_the_primary_of_a_disseminated_malignancy_are_its_metastases():
+    ex = extract_text("A 50-year-old woman presented with weight loss. CT showed a large mass arising from the "
+                      "uterus, a mass in the right kidney and a mass in the left thigh. Biopsy showed a "
+                      "leiomyosarcoma. The diagnosis was disseminated uterine leiomyosarcoma.")
+    mets = {(f.attr("body_site"), f.attr("laterality")) for f in conditions(ex) if f.attr("role") == "metastasis"}
+    assert mets == {("body_site.kidney", "right"), ("body_site.thigh", "left")}
+    # the uterine mass is the primary, not a metastasis
+    assert not any(f.attr("body_site") == "body_site.uterus" and f.attr("role") == "metastasis"
+                   for f in conditions(ex))
+
+
+def test_masses_beside_a_malignancy_not_called_disseminated_stay_findings():
+    ex = extract_text("A 50-year-old woman presented with weight loss. CT showed a large mass arising from the "
+                      "uterus and a mass in the right kidney. Biopsy showed a uterine leiomyosarcoma.")
+    assert not any(f.attr("role") == "metastasis" for f in conditions(ex))
+
+
+def test_a_side_said_once_covers_paired_organs_joined_to_it():
+    ex = extract_text("A 45-year-old woman had masses in both breasts and axillae, and in the right breast "
+                      "and liver.")
+    found = {(f.attr("body_site"), f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
+    assert ("body_site.axilla", "bilateral") in found and ("body_site.liver", None) in found

@@ -71,6 +71,7 @@ class _Rules:
     results_before: dict[str, list[str]]
     results_of_all: re.Pattern[str]
     enlarged_words: re.Pattern[str]
+    disseminated: re.Pattern[str]
     site_verbs: set[str]
     enlarged_kinds: dict[str, str]
     results_of_all_except: re.Pattern[str]
@@ -152,6 +153,7 @@ class Extractor:
             results_of_all=re.compile(rel.get("results_of_all", r"(?!)"), re.I),
             enlarged_words=_words_re(rel.get("enlarged_site", {}).get("words", [])),
             site_verbs={w.lower() for w in rel.get("site_verbs", [])},
+            disseminated=re.compile(rel.get("disseminated", r"(?!)"), re.I),
             enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
             results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
             measured_by=rel.get("measured_by", {}),
@@ -473,6 +475,7 @@ class Extractor:
         """Every site a phrase is 'of/in/on': 'nodules on her arms, thighs, and chest wall' → three sites."""
         r = self.rules
         out: list[tuple[str, str | None]] = []
+        carried: str | None = None
         pos = mt.end
         for st in sites:
             if st.start < pos:
@@ -484,14 +487,19 @@ class Extractor:
             # "nodules appeared on her arms", "a mass located in the thigh", "masses were felt in"
             while not out and len(toks) > 1 and (toks[0].endswith("ed") or toks[0] in r.site_verbs):
                 toks = toks[1:]
-            if not out and (not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving", "over")):
+            if not out and (not toks or toks[0] not in ("of", "in", "at", "on", "within", "involving", "over",
+                                                        "from")):
                 break
             if not all(t in r.site_links or t in r.laterality or t in r.site_modifiers or t in ("and", "or")
                        for t in toks):
                 break
             base, own = self._site(st)
-            out.append((base, own or self._site_laterality(text, st) or next(
-                (r.laterality[t] for t in toks if t in r.laterality), None)))
+            side = own or self._site_laterality(text, st) or next(
+                (r.laterality[t] for t in toks if t in r.laterality), None)
+            if side is None and out and carried and self.maps[base].attr("paired"):
+                side = carried      # "in both breasts and axillae", "the left breast and axilla"
+            carried = side if not out else carried
+            out.append((base, side))
             pos = st.end
         return out
 
@@ -558,6 +566,40 @@ class Extractor:
             self._sides.setdefault(p.index, {}).setdefault(site, set()).add(lat)
             parent = self.maps[site].attr("parent") if site in self.maps.concepts else None
             site, seen = (parent or ""), seen + 1
+
+    def _disseminated(self, facts: list[Fact], masses: list[Fact]) -> list[Fact]:
+        """A malignancy the text calls disseminated (widespread, metastatic, "-matosis"), with one
+        primary site: the masses found elsewhere are its metastases, each at its site."""
+        asserted = (Assertion.PRESENT, Assertion.HISTORICAL)
+        tumours = [f for f in facts if f.kind == "condition" and f.assertion in asserted and f.concept
+                   and self.maps[f.concept].attr("neoplasm") == "malignant"]
+        spread = any(self.rules.disseminated.search(f.text) for f in facts
+                     if f.kind == "condition" and f.assertion in asserted)
+        if not masses or not tumours or not spread:
+            return facts
+        primary_sites = {f.attr("body_site") for f in tumours if f.attr("role") == "primary" and f.attr("body_site")}
+        if len(primary_sites) != 1:
+            return facts
+        (primary_site,) = primary_sites
+        known = {(f.attr("body_site"), f.attr("laterality")) for f in facts
+                 if f.kind == "condition" and f.attr("role") == "metastasis" and f.assertion in asserted}
+        out = list(facts)
+        for m in masses:
+            site = m.attr("body_site")
+            if self._same_organ(site, primary_site) or self._within(site, primary_site) \
+                    or (site, m.attr("laterality")) in known:
+                continue
+            known.add((site, m.attr("laterality")))
+            organ_key = self.maps[m.concept].attr("site") if m.concept in self.maps.concepts else None
+            organ = self.maps.get(organ_key) if organ_key else None
+            secondary = (organ.attr("secondary") if organ else None) or (
+                self.maps[site].attr("secondary") if site in self.maps.concepts else None)
+            attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site)]
+            if m.attr("laterality"):
+                attrs.append(("laterality", m.attr("laterality")))
+            out.append(Fact("condition", secondary if secondary and secondary in self.maps.concepts else "",
+                            m.text, m.span, m.patient, Assertion.PRESENT, m.section, tuple(attrs)))
+        return out
 
     @staticmethod
     def _resolved_diagnoses(facts: list[Fact]) -> list[Fact]:
@@ -654,6 +696,7 @@ class Extractor:
                 (("laterality", mass.attr("laterality")),) if mass.attr("laterality") else ())
             facts[facts.index(tumour)] = Fact(tumour.kind, tumour.concept, tumour.text, tumour.span, tumour.patient,
                                               tumour.assertion, tumour.section, tumour.attrs + extra)
+        facts = self._disseminated(facts, masses)
         for f in facts:
             if f.attr("body_site") and f.attr("laterality") and f.assertion in asserted:
                 self._note_side(p, f.attr("body_site"), f.attr("laterality"))
