@@ -249,3 +249,17 @@ def test_a_side_said_once_covers_paired_organs_joined_to_it():
                       "and liver.")
     found = {(f.attr("body_site"), f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
     assert ("body_site.axilla", "bilateral") in found and ("body_site.liver", None) in found
+
+
+def test_lesions_of_a_sentence_consistent_with_metastases_are_the_metastases():
+    ex = extract_text("A 54-year-old woman had breast cancer. A bone scan showed multiple lesions in the spine, "
+                      "pelvis and right femur, consistent with metastases.")
+    mets = {(f.attr("body_site"), f.attr("laterality")) for f in conditions(ex) if f.attr("role") == "metastasis"}
+    assert mets == {("body_site.vertebral_column", None), ("body_site.pelvis", None), ("body_site.femur", "right")}
+
+
+def test_a_site_ending_its_phrase_does_not_lend_itself_or_its_side_to_the_next():
+    ex = extract_text("A 54-year-old woman presented with a painful lump in the left breast and bone pain.")
+    found = {(f.concept, f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
+    assert ("finding.breast_lump", "left") in found and ("finding.bone_pain", None) in found
+    assert not any(c == "finding.breast_pain" for c, _ in found)

@@ -118,3 +118,8 @@ def test_all_tests_negative_reaches_back_one_sentence_only():
     labs = _lab_values("A 40-year-old man had jaundice. HBsAg and anti-HCV were requested. "
                        "He was given fluids. All tests were negative.")
     assert "lab.hbsag" not in labs and "lab.hcv_ab" not in labs
+
+
+def test_all_were_negative_without_naming_the_tests():
+    labs = _lab_values("A 40-year-old man had fever. HBsAg and anti-HCV were requested. All were negative.")
+    assert labs.get("lab.hbsag") == "negative" and labs.get("lab.hcv_ab") == "negative"

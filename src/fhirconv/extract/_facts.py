@@ -171,6 +171,7 @@ class Extractor:
         self._sex_re = _words_re(list(sex_words))
         # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast → breast mass)
         self._by_kind_site: dict[tuple[str, str, str], str] = {}
+        self._term_spans: list[tuple[int, int]] = []     # the current sentence's terms other than sites
         for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
             if c.attr("kind") and c.attr("site"):
                 self._by_kind_site.setdefault((c.category, c.attr("kind") or "", c.attr("site") or ""), c.key)
@@ -344,6 +345,7 @@ class Extractor:
             self._deceased(doc, sent, p, ctx, dates)
         matches = self._matches(text)
         self._matches_cache = matches
+        self._term_spans = [(mt.start, mt.end) for mt in matches if self._cat(mt) != "body_site"]
         sites = [mt for mt in matches if self._cat(mt) == "body_site"]
         for st in sites:
             lat = self._site_laterality(text, st)
@@ -441,6 +443,10 @@ class Extractor:
             cm = re.search(r"\b([A-Za-z0-9-]+)\s*(?:and|or|,|/)\s*$", before)
             if not cm:
                 continue
+            lead = before[:cm.start(1)]
+            if re.search(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
+                         r"(?:left|right|bilateral)?\s*$", lead, re.I):
+                continue   # "a lump in the left breast and bone pain": 'breast' ends its own phrase
             cand = cm.group(1) + " " + " ".join(head[1:])
             found = self.matcher.find(cand)
             if found and found[0].start == 0 and found[0].end == len(cand):
@@ -464,6 +470,8 @@ class Extractor:
             side = self.rules.laterality.get(t.lower())
             if side:
                 return side
+            if t.lower() in ("and", "or", "with", "plus", "but"):
+                return None     # "a lump in the left breast and bone pain": the side is the breast's
         return None
 
     def _site_after(self, text: str, mt: Match, sites: list[Match]) -> tuple[str, str | None] | None:
@@ -493,6 +501,9 @@ class Extractor:
             if not all(t in r.site_links or t in r.laterality or t in r.site_modifiers or t in ("and", "or")
                        for t in toks):
                 break
+            if out and any(a <= st.start and st.end <= b and (a < st.start or st.end < b)
+                           and (a, b) != (mt.start, mt.end) for a, b in self._term_spans):
+                break           # "a lump in the left breast and bone pain": 'bone' belongs to 'bone pain'
             base, own = self._site(st)
             side = own or self._site_laterality(text, st) or next(
                 (r.laterality[t] for t in toks if t in r.laterality), None)
@@ -845,7 +856,7 @@ class Extractor:
             if other:
                 continue
             if not targets:
-                self._lesion_metastases(doc, sent, p, m, assertion, dates)
+                self._lesion_metastases(doc, sent, p, m, assertion, dates, sites)
                 continue
             for st in targets:
                 site_key = self._site(st)[0]
@@ -870,20 +881,34 @@ class Extractor:
                             sent.section, tuple(attrs)))
 
     def _lesion_metastases(self, doc: SourceDocument, sent: Sentence, p: _Patient, m: re.Match[str],
-                           assertion: Assertion, dates: list[tuple[int, int, str]]) -> None:
+                           assertion: Assertion, dates: list[tuple[int, int, str]], sites: list[Match]) -> None:
         """'skin nodules on her arms and thighs. An excision biopsy showed metastatic carcinoma.' → the
         lesions just described are the metastases, at their sites."""
         neoplasm = next((mt for mt in self._matches_cache
                          if self._cat(mt) == "disorder" and 0 <= mt.start - m.end() <= 2
                          and self.maps[self._key(mt, "disorder")].attr("neoplasm") == "malignant"), None)
-        if neoplasm is None or not p.lesions or assertion != Assertion.PRESENT:
-            return
-        index, organ, places = p.lesions[-1]
-        if sent.index - index > 2:
-            return
+        if neoplasm is None:
+            # "multiple lesions in the spine, pelvis and right femur, consistent with metastases":
+            # the metastases of the same sentence are those lesions (as certain as the sentence says)
+            if assertion not in (Assertion.PRESENT, Assertion.POSSIBLE):
+                return
+            words = list(self.rules.mass_words.finditer(sent.text, 0, m.start()))
+            places = self._sites_after(sent.text, Match(words[-1].start(), words[-1].end(), "", ()), sites) \
+                if words else []
+            organ, end = None, m.end()
+            if not places:
+                return
+        else:
+            if not p.lesions:
+                return
+            index, organ, places_seen = p.lesions[-1]
+            places = list(places_seen)
+            if assertion != Assertion.PRESENT or sent.index - index > 2:
+                return
+            end = neoplasm.end
         organ_concept = self.maps.get(organ) if organ else None
         for site, lat in places:
-            self._metastasis(doc, sent, p, site, lat, organ_concept, m.start(), neoplasm.end, assertion, dates)
+            self._metastasis(doc, sent, p, site, lat, organ_concept, m.start(), end, assertion, dates)
 
     def _imaging(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
