@@ -263,3 +263,11 @@ def test_a_site_ending_its_phrase_does_not_lend_itself_or_its_side_to_the_next()
     found = {(f.concept, f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
     assert ("finding.breast_lump", "left") in found and ("finding.bone_pain", None) in found
     assert not any(c == "finding.breast_pain" for c, _ in found)
+
+
+def test_coordinated_modifiers_share_their_head():
+    ex = extract_text("A 67-year-old man had fever. On examination, there were enlarged right cervical and left "
+                      "supraclavicular lymph nodes. CT revealed mediastinal and hilar lymphadenopathy.")
+    found = {(f.concept, f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
+    assert {("finding.cervical_lymphadenopathy", "right"), ("finding.supraclavicular_lymphadenopathy", "left"),
+            ("finding.mediastinal_lymphadenopathy", None), ("finding.hilar_lymphadenopathy", None)} <= found

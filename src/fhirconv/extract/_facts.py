@@ -22,6 +22,9 @@ _GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
 # between a modality and the region examined: "CT (scan) of the chest, abdomen and pelvis"
 _REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
                          r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
+# a word right after these is the end of a prepositional phrase, not a modifier of what follows
+_ENDS_PHRASE = re.compile(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
+                          r"(?:left|right|bilateral)?\s*$", re.I)
 _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 
 
@@ -437,18 +440,29 @@ class Extractor:
         extra = []
         for mt in matches:
             head = mt.term.split(" ")
-            if len(head) < 2:
-                continue
             before = text[max(0, mt.start - 40):mt.start]
-            cm = re.search(r"\b([A-Za-z0-9-]+)\s*(?:and|or|,|/)\s*$", before)
+            if len(head) < 2:
+                # "mediastinal and retroperitoneal lymphadenopathy": each modifier with the head
+                cm = re.search(r"\b([A-Za-z-]+)\s*(?:and|or|,)\s*([A-Za-z-]+)\s+$", before)
+                if cm and cm.group(2).lower() not in ("a", "an", "the", "his", "her", "their", "its", "some") \
+                        and not _ENDS_PHRASE.search(before[:cm.start(1)]):
+                    for g in (1, 2):
+                        cand = f"{cm.group(g)} {mt.term}"
+                        found = self.matcher.find(cand)
+                        if found and found[0].start == 0 and found[0].end == len(cand):
+                            start = mt.start - len(before) + cm.start(g)
+                            end = mt.end if g == 2 else start + len(cm.group(g))
+                            extra.append(Match(start, end, found[0].term, found[0].keys))
+                continue
+            # "right cervical and left supraclavicular lymph nodes", "estrogen and progesterone receptor"
+            cm = re.search(r"\b([A-Za-z0-9-]+)\s*(?:and|or|,|/)\s*(?:(?:left|right)\s+)?$", before)
             if not cm:
                 continue
-            lead = before[:cm.start(1)]
-            if re.search(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
-                         r"(?:left|right|bilateral)?\s*$", lead, re.I):
+            if _ENDS_PHRASE.search(before[:cm.start(1)]):
                 continue   # "a lump in the left breast and bone pain": 'breast' ends its own phrase
             cand = cm.group(1) + " " + " ".join(head[1:])
-            found = self.matcher.find(cand)
+            matcher = self.site_matcher if self._cat(mt) == "body_site" else self.matcher
+            found = matcher.find(cand)
             if found and found[0].start == 0 and found[0].end == len(cand):
                 start = mt.start - len(before) + cm.start(1)
                 extra.append(Match(start, start + len(cm.group(1)), found[0].term, found[0].keys))
@@ -1021,12 +1035,17 @@ class Extractor:
                 word = m
             if word is None:
                 continue
-            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", text[word.end():st.start].lower()))
+            gap = list(text[word.end():st.start].lower())
+            for other in sites:       # "enlarged right cervical and left supraclavicular lymph nodes"
+                if word.end() <= other.start and other.end <= st.start:
+                    gap[other.start - word.end():other.end - word.end()] = " " * (other.end - other.start)
+            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", "".join(gap)))
             if not all(t in r.laterality or t in r.site_modifiers or t in ("and", "or", "a", "an", "the")
                        for t in toks):
                 continue
             span = self._span(doc, sent, word.start(), st.end)
-            if any(t.start < span.end and span.start < t.end for t in taken):
+            own = self._span(doc, sent, st.start, st.end)
+            if any(t.start < own.end and own.start < t.end for t in taken):
                 continue      # already a finding ("enlarged lymph nodes")
             assertion, other = ctx.assertion(word.start(), st.end)
             if other:
@@ -1037,7 +1056,7 @@ class Extractor:
             attrs = ([("laterality", lat)] if lat else []) + [("body_site", site)]
             p.facts.append(Fact("finding", key, text[word.start():st.end], span, p.index, assertion, sent.section,
                                 tuple(attrs)))
-            taken.append(span)
+            taken.append(own)
 
     def _results_of_all(self, sent: Sentence, p: _Patient) -> None:
         """Give the result of "All tests were negative" to the tests listed in the sentence before."""
