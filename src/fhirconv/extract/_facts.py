@@ -1036,9 +1036,9 @@ class Extractor:
             if word is None:
                 continue
             gap = list(text[word.end():st.start].lower())
-            for other in sites:       # "enlarged right cervical and left supraclavicular lymph nodes"
-                if word.end() <= other.start and other.end <= st.start:
-                    gap[other.start - word.end():other.end - word.end()] = " " * (other.end - other.start)
+            for o in sites:       # "enlarged right cervical and left supraclavicular lymph nodes"
+                if word.end() <= o.start and o.end <= st.start:
+                    gap[o.start - word.end():o.end - word.end()] = " " * (o.end - o.start)
             toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", "".join(gap)))
             if not all(t in r.laterality or t in r.site_modifiers or t in ("and", "or", "a", "an", "the")
                        for t in toks):
