@@ -150,3 +150,10 @@ def test_a_suspicion_confirmed_before_it_was_voiced_stays_open():
     # order matters: only a later statement settles an earlier suspicion
     assert status("Biopsy showed tuberculosis. Relapse of tuberculosis was suspected a year later.",
                   "disorder.tuberculosis") == {Assertion.PRESENT, Assertion.POSSIBLE}
+
+
+def test_a_conclusion_after_a_comma_ends_a_negation_scope():
+    assert status("Histology was negative for TTF-1, consistent with metastatic renal cell carcinoma.",
+                  "disorder.rcc") == {Assertion.PRESENT}
+    assert status("There were no findings consistent with malignancy.",
+                  "disorder.malignant_neoplasm") == {Assertion.NEGATED}

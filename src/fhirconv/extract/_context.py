@@ -50,7 +50,12 @@ class ContextEngine:
         self._cue_re = _alternation([c.phrase for c in cues])
         self._pseudo_re = _alternation(rules.get("pseudo", []))
         terms = rules.get("terminators", [])
-        self._term_re = _alternation([t for t in terms if t != ";"])
+        self._term_re = _alternation([t for t in terms if t != ";" and t[:1].isalnum()])
+        # terminators that begin with punctuation (", consistent with") follow a word directly
+        punct = sorted({normalize(t)[0].strip() for t in terms if t != ";" and not t[:1].isalnum()}, key=len,
+                       reverse=True)
+        self._punct_term_re = re.compile(rf"(?:{'|'.join(re.escape(t) for t in punct)})(?![\w])") if punct \
+            else None
         self._semicolon = ";" in terms
 
     def analyse(self, sentence: str) -> SentenceContext:
@@ -62,6 +67,8 @@ class ContextEngine:
                 continue
             cues.append((m.start(), m.end(), self.cues[m.group(0)]))
         terms = [m.start() for m in self._term_re.finditer(norm)]
+        if self._punct_term_re is not None:
+            terms += [m.start() for m in self._punct_term_re.finditer(norm)]
         if self._semicolon:
             terms += [i for i, ch in enumerate(norm) if ch in ";:"]
         words = [m.start() for m in _WORD.finditer(norm)]

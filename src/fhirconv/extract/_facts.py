@@ -172,13 +172,14 @@ class Extractor:
         self.site_matcher = mappings.matcher("body_site")
         self.units = UnitReader(list(mappings.category("unit")))
         self._sex_re = _words_re(list(sex_words))
-        # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast → breast mass)
+        # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast → breast mass);
+        # of several, the coded one with the shortest name, the most general ("Thyroid nodule", not "Thyroid colloid nodule")
         self._by_kind_site: dict[tuple[str, str, str], str] = {}
         self._term_spans: list[tuple[int, int]] = []     # the current sentence's terms other than sites
-        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
+        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, len(c.display), c.key)):
             if c.attr("kind") and c.attr("site"):
                 self._by_kind_site.setdefault((c.category, c.attr("kind") or "", c.attr("site") or ""), c.key)
-        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, c.key)):
+        for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, len(c.display), c.key)):
             for more in (c.attr("sites") or "").split(",") if c.attr("kind") else ():
                 if more.strip():
                     self._by_kind_site.setdefault((c.category, c.attr("kind") or "", more.strip()), c.key)
