@@ -173,7 +173,7 @@ class Extractor:
         self.units = UnitReader(list(mappings.category("unit")))
         self._sex_re = _words_re(list(sex_words))
         # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast → breast mass);
-        # of several, the coded one with the shortest name, the most general ("Thyroid nodule", not "Thyroid colloid nodule")
+        # of several, the coded one with the shortest name: the most general ("Thyroid nodule")
         self._by_kind_site: dict[tuple[str, str, str], str] = {}
         self._term_spans: list[tuple[int, int]] = []     # the current sentence's terms other than sites
         for c in sorted(mappings.concepts.values(), key=lambda c: (not c.coded, len(c.display), c.key)):
