@@ -271,3 +271,19 @@ def test_coordinated_modifiers_share_their_head():
     found = {(f.concept, f.attr("laterality")) for f in ex.patients[0].facts if f.kind == "finding"}
     assert {("finding.cervical_lymphadenopathy", "right"), ("finding.supraclavicular_lymphadenopathy", "left"),
             ("finding.mediastinal_lymphadenopathy", None), ("finding.hilar_lymphadenopathy", None)} <= found
+
+
+def test_metastases_in_the_one_region_examined():
+    ex = extract_text("A 63-year-old man had lung cancer. MRI of the brain demonstrated two enhancing lesions "
+                      "consistent with metastases.")
+    assert {f.attr("body_site") for f in conditions(ex) if f.attr("role") == "metastasis"} == {"body_site.brain"}
+    ex = extract_text("A 63-year-old man had lung cancer. CT of the chest and abdomen showed lesions consistent "
+                      "with metastases.")
+    assert {f.attr("body_site") for f in conditions(ex) if f.attr("role") == "metastasis"} == {None}
+
+
+def test_an_upper_lobe_mass_places_a_siteless_primary_in_the_lung():
+    ex = extract_text("A 58-year-old woman had dyspnoea. CT revealed a 4 cm mass in the right upper lobe. "
+                      "Biopsy showed adenocarcinoma.")
+    (tumour,) = [f for f in conditions(ex) if f.attr("role") == "primary"]
+    assert tumour.attr("body_site") == "body_site.lung_upper_lobe" and tumour.attr("laterality") == "right"

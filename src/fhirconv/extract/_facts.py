@@ -908,8 +908,14 @@ class Extractor:
             if assertion not in (Assertion.PRESENT, Assertion.POSSIBLE):
                 return
             words = list(self.rules.mass_words.finditer(sent.text, 0, m.start()))
-            places = self._sites_after(sent.text, Match(words[-1].start(), words[-1].end(), "", ()), sites) \
-                if words else []
+            if not words:
+                return
+            places = self._sites_after(sent.text, Match(words[-1].start(), words[-1].end(), "", ()), sites)
+            named = {self._site(st)[0]: st for st in sites if st.end <= words[-1].start()}
+            if not places and len(named) == 1:
+                # "MRI of the brain showed two lesions consistent with metastases": the one region examined
+                (site, st), = named.items()
+                places = [(site, self._site(st)[1] or self._site_laterality(sent.text, st))]
             organ, end = None, m.end()
             if not places:
                 return
