@@ -287,3 +287,11 @@ def test_an_upper_lobe_mass_places_a_siteless_primary_in_the_lung():
                       "Biopsy showed adenocarcinoma.")
     (tumour,) = [f for f in conditions(ex) if f.attr("role") == "primary"]
     assert tumour.attr("body_site") == "body_site.lung_upper_lobe" and tumour.attr("laterality") == "right"
+
+
+def test_a_biopsy_of_a_lesion_named_with_its_site_shows_a_metastasis_there():
+    ex = extract_text("A 61-year-old man had hepatocellular carcinoma. He noticed a nodule on the scalp. There was "
+                      "no jaundice. Excisional biopsy of the scalp nodule showed metastatic hepatocellular "
+                      "carcinoma.")
+    mets = [f for f in conditions(ex) if f.attr("role") == "metastasis"]
+    assert [(f.concept, f.attr("body_site")) for f in mets] == [("disorder.secondary_skin", "body_site.scalp")]

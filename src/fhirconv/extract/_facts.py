@@ -374,9 +374,13 @@ class Extractor:
             elif cat == "finding":
                 before_lat = self._laterality_before(text, mt.start)
                 every = self._sites_after(text, mt, sites)
-                if every and r.mass_words.search(text[mt.start:mt.end]):
-                    # where a lesion is: used when a biopsy of it shows a metastasis
-                    p.lesions.append((sent.index, concept.attr("site"), tuple(every)))
+                if r.mass_words.search(text[mt.start:mt.end]):
+                    # where a lesion is: used when a biopsy of it shows a metastasis; a site named
+                    # inside the term itself ("scalp nodule") counts too
+                    where = every or [(self._site(st)[0], self._site(st)[1]) for st in sites
+                                      if mt.start <= st.start and st.end <= mt.end]
+                    if where:
+                        p.lesions.append((sent.index, concept.attr("site"), tuple(where)))
                 # "masses in the abdominal wall, back and thigh": one finding at each site named
                 places: list[tuple[str, str | None] | None] = list(every) or [None]
                 for after in places:
@@ -722,6 +726,12 @@ class Extractor:
                 (("laterality", mass.attr("laterality")),) if mass.attr("laterality") else ())
             facts[facts.index(tumour)] = Fact(tumour.kind, tumour.concept, tumour.text, tumour.span, tumour.patient,
                                               tumour.assertion, tumour.section, tumour.attrs + extra)
+        # a lesion found to be "metastatic" in the primary tumour's own organ is the primary
+        primary_sites = {(f.attr("body_site"), f.attr("laterality")) for f in facts if f.kind == "condition"
+                         and f.attr("role") == "primary" and f.attr("body_site") and f.assertion in asserted}
+        facts = [f for f in facts if not (f.attr("inferred") and any(
+            (self._same_organ(f.attr("body_site"), s) or self._within(f.attr("body_site"), s))
+            and (not side or not f.attr("laterality") or side == f.attr("laterality")) for s, side in primary_sites))]
         facts = self._disseminated(facts, masses)
         for f in facts:
             if f.attr("body_site") and f.attr("laterality") and f.assertion in asserted:
@@ -880,12 +890,14 @@ class Extractor:
 
     def _metastasis(self, doc: SourceDocument, sent: Sentence, p: _Patient, site: str, lat: str | None,
                     organ: Concept | None, a: int, b: int, assertion: Assertion,
-                    dates: list[tuple[int, int, str]]) -> None:
+                    dates: list[tuple[int, int, str]], inferred: bool = False) -> None:
         """A metastasis at ``site``: coded with the organ's confirmed secondary-neoplasm concept when there is
         one, else left for the builder to code with the primary's code and this body site."""
         attrs: list[tuple[str, Any]] = [("role", "metastasis"), ("body_site", site)]
         if lat:
             attrs.append(("laterality", lat))
+        if inferred:
+            attrs.append(("inferred", True))     # from lesions the text described, not named as metastases
         date = _nearest_date(dates, a)
         if date:
             attrs.append(("date", date))
@@ -929,7 +941,8 @@ class Extractor:
             end = neoplasm.end
         organ_concept = self.maps.get(organ) if organ else None
         for site, lat in places:
-            self._metastasis(doc, sent, p, site, lat, organ_concept, m.start(), end, assertion, dates)
+            self._metastasis(doc, sent, p, site, lat, organ_concept, m.start(), end, assertion, dates,
+                             inferred=True)
 
     def _imaging(self, doc: SourceDocument, sent: Sentence, p: _Patient, mt: Match, concept: Concept,
                  assertion: Assertion, span: Span, base: list[tuple[str, Any]], sites: list[Match],
