@@ -86,8 +86,15 @@ class Match:
 def normalize(text: str) -> tuple[str, list[int]]:
     """Lower-case, unify quotes/dashes/micro, turn hyphens into spaces, collapse white space.
 
-    Returns the normalised string and, for each of its characters, the index in ``text``.
+    Returns the normalised string and, for each of its characters, the index in ``text`` (a
+    shared list: do not modify it). Cached: each sentence is read by several matchers and the
+    context engine.
     """
+    return _normalize(text)
+
+
+@lru_cache(maxsize=256)
+def _normalize(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     idx: list[int] = []
     prev_space = True
