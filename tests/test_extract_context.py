@@ -157,3 +157,19 @@ def test_a_conclusion_after_a_comma_ends_a_negation_scope():
                   "disorder.rcc") == {Assertion.PRESENT}
     assert status("There were no findings consistent with malignancy.",
                   "disorder.malignant_neoplasm") == {Assertion.NEGATED}
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("Pulmonary embolism had been excluded by CT angiography.", Assertion.REFUTED),
+    ("Pulmonary embolism was considered but excluded.", Assertion.REFUTED),
+    ("Pulmonary embolism was dismissed.", Assertion.REFUTED),
+    ("Pulmonary embolism has not been detected.", Assertion.NEGATED),
+    ("Pulmonary embolism was not present.", Assertion.NEGATED),
+    ("CT angiography was negative for pulmonary embolism.", Assertion.NEGATED),
+])
+def test_auxiliaries_and_overlapping_cues(sentence, expected):
+    assert status(sentence, "disorder.pe") == {expected}
+
+
+def test_a_pseudo_trigger_blocks_only_the_cues_it_contains():
+    assert status("He has not been treated for tuberculosis before.", "disorder.tuberculosis") != {Assertion.NEGATED}

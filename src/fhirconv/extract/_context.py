@@ -62,8 +62,12 @@ class ContextEngine:
         norm, idx = normalize(sentence)
         blocked = [(m.start(), m.end()) for m in self._pseudo_re.finditer(norm)]
         cues = []
-        for m in self._cue_re.finditer(norm):
-            if any(s <= m.start() < e for s, e in blocked):
+        pos = 0
+        while (m := self._cue_re.search(norm, pos)) is not None:
+            # overlapping cues both count: "was negative for X" is "was negative" (about what
+            # precedes) and "negative for" (about X); a pseudo-trigger blocks only cues it contains
+            pos = m.start() + 1
+            if any(s <= m.start() < e and m.end() <= e for s, e in blocked):
                 continue
             cues.append((m.start(), m.end(), self.cues[m.group(0)]))
         terms = [m.start() for m in self._term_re.finditer(norm)]
