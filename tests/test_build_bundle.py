@@ -170,3 +170,10 @@ def test_output_does_not_depend_on_the_input_folder(tmp_path):
     out_a, out_b = fhirconv.convert_file(a / "case.txt"), fhirconv.convert_file(b / "case.txt")
     assert dumps(out_a) == dumps(out_b)
     assert str(tmp_path) not in dumps(out_a)
+
+
+def test_a_planned_or_feared_disease_is_not_written_as_a_condition():
+    b = fhirconv.convert_text("Case report\nA 34-year-old man had cough. He received isoniazid to prevent "
+                              "tuberculosis. The picture mimicked sarcoidosis.", name="h.txt")
+    assert b is not None
+    assert resources(b, "Condition") == []

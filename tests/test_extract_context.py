@@ -173,3 +173,11 @@ def test_auxiliaries_and_overlapping_cues(sentence, expected):
 
 def test_a_pseudo_trigger_blocks_only_the_cues_it_contains():
     assert status("He has not been treated for tuberculosis before.", "disorder.tuberculosis") != {Assertion.NEGATED}
+
+
+@pytest.mark.parametrize("sentence", [
+    "Tuberculosis was likely.", "The lesion could represent tuberculosis.", "There was concern for tuberculosis.",
+    "Tuberculosis was the working diagnosis.", "Tuberculosis was initially favoured.",
+])
+def test_more_forms_of_uncertainty(sentence):
+    assert status(sentence, "disorder.tuberculosis") == {Assertion.POSSIBLE}

@@ -288,6 +288,9 @@ class Builder:
 
     def _condition(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str, primary: Fact | None,
                    cond_ids: dict[int, str]) -> dict[str, Any] | None:
+        verification = self.verification.get(f.assertion.value)
+        if verification is None:
+            return None    # planned, conditional or feared ("to prevent tuberculosis"): not a diagnosis
         concept = self._concept(f.concept)
         role = f.attr("role")
         site_key = f.attr("body_site")
@@ -302,8 +305,6 @@ class Builder:
                 text = f"metastatic {primary.text} ({f.text})"
         if role == "metastasis" and primary is not None and primary is not f:
             related = f"urn:uuid:{self._fact_id(h, 'Condition', primary)}"
-        assertion = f.assertion.value
-        verification = self.verification.get(assertion, "confirmed")
         res: dict[str, Any] = {"resourceType": "Condition", "id": self._fact_id(h, "Condition", f)}
         site_label = ""
         body = self._body_site(site_key, f.attr("laterality"))
@@ -312,7 +313,7 @@ class Builder:
             ext = [{"url": self.ext["related_condition"], "valueReference": {"reference": related}}] + ext
         res["extension"] = ext
         if verification not in ("refuted", "entered-in-error"):
-            status = f.attr("clinical_status") or self.clinical.get(assertion, "active")
+            status = f.attr("clinical_status") or self.clinical.get(f.assertion.value, "active")
             res["clinicalStatus"] = {"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
         res["verificationStatus"] = {"coding": [{
