@@ -177,3 +177,13 @@ def test_a_planned_or_feared_disease_is_not_written_as_a_condition():
                               "tuberculosis. The picture mimicked sarcoidosis.", name="h.txt")
     assert b is not None
     assert resources(b, "Condition") == []
+
+
+def test_a_value_written_with_a_comparison_keeps_its_comparator():
+    b = fhirconv.convert_text("Case report\nA 30-year-old woman was admitted. Procalcitonin was >100 ng/mL, TSH "
+                              "< 0.01 mIU/L and haemoglobin 8.2 g/dL.", name="c.txt")
+    assert b is not None
+    by_unit = {o["valueQuantity"].get("code"): o["valueQuantity"] for o in resources(b, "Observation")
+               if "valueQuantity" in o}
+    assert by_unit["ng/mL"]["comparator"] == ">" and by_unit["m[IU]/L"]["comparator"] == "<"
+    assert "comparator" not in by_unit["g/dL"]

@@ -362,7 +362,8 @@ class Builder:
             "resourceType": "Observation",
             "id": self._fact_id(h, "Observation", f),
             "text": self._narrative("Observation", code=concept.display or f.text,
-                                    value=f"{value} {f.attr('unit') or ''}".strip(), date=_date_label(f)),
+                                    value=f"{f.attr('comparator') or ''}{value} {f.attr('unit') or ''}".strip(),
+                                    date=_date_label(f)),
             "extension": self._span_ext(f, doc_ref),
             "status": "final", "category": [{"coding": [category]}],
             "code": self._cc(concept), "subject": subject,
@@ -379,6 +380,8 @@ class Builder:
         elif isinstance(value, (int, float)):
             unit = f.attr("unit") or ""
             q: dict[str, Any] = {"value": _num(value)}
+            if f.attr("comparator"):
+                q["comparator"] = f.attr("comparator")
             if unit:
                 q.update({"unit": unit, "system": UCUM, "code": unit})
             res["valueQuantity"] = q

@@ -1014,7 +1014,7 @@ class Extractor:
             for i in range(len(qs) - 2, -1, -1):
                 if not qs[i].unit and qs[i + 1].unit and re.fullmatch(r"\s*(?:to|and|-|–|,)\s*",
                                                                       text[qs[i].end:qs[i + 1].start]):
-                    qs[i] = type(qs[i])(qs[i].value, qs[i + 1].unit, qs[i].start, qs[i].end)
+                    qs[i] = type(qs[i])(qs[i].value, qs[i + 1].unit, qs[i].start, qs[i].end, qs[i].comparator)
             qs = [q for q in qs if q.unit] or qs[:1]
             if len(group) > 1 and len(qs) >= len(group):
                 pairs = [(mt, [q]) for mt, q in zip(group, qs[: len(group)], strict=False)]
@@ -1145,7 +1145,7 @@ class Extractor:
             if concept.attr("value") == "bp_panel":
                 continue
             else:
-                attrs = [("value", q.value), ("unit", unit)]
+                attrs = [("value", q.value), ("unit", unit)] + ([("comparator", q.comparator)] if q.comparator else [])
             p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
                                 sent.section, tuple(attrs + dated)))
             emitted = True

@@ -26,6 +26,11 @@ _DATE_PATTERNS = [
 ]
 _NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d,]*\.\d)")
 _RANGE_PAREN = re.compile(r"\(\s*(?:normal|ref|reference|range|n\b|<|>|≤|≥|\d[\d.,]*\s*[-–]\s*\d)[^)]*\)", re.I)
+# a comparison written right before a value: "< 0.01", ">100", "≥ 3", "less than 5"
+_COMPARATOR = re.compile(r"(<=|>=|≤|≥|<|>|\bless than|\bgreater than|\bmore than|\bover|\bbelow|\babove)\s*$",
+                         re.I)
+_COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": ">=", "less than": "<",
+                "greater than": ">", "more than": ">", "over": ">", "below": "<", "above": ">"}
 _UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "³": "3", "²": "2", "⁹": "9", "×": "x", "º": "°"})
 
 
@@ -35,6 +40,7 @@ class Quantity:
     unit: str          # UCUM code, "" when none was written
     start: int         # offsets in the sentence
     end: int
+    comparator: str = ""   # FHIR Quantity.comparator: "<", "<=", ">=", ">" ("TSH < 0.01 mIU/L")
 
 
 class UnitReader:
@@ -76,7 +82,9 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
             continue  # "3-month history", "18F-FDG"
         unit = units.at(sentence, m.end())
         code, stop = (unit if unit else ("", m.end()))
-        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop))
+        cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
+        comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
+        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator))
     return out
 
 
