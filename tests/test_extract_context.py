@@ -181,3 +181,9 @@ def test_a_pseudo_trigger_blocks_only_the_cues_it_contains():
 ])
 def test_more_forms_of_uncertainty(sentence):
     assert status(sentence, "disorder.tuberculosis") == {Assertion.POSSIBLE}
+
+
+def test_a_term_that_says_a_finding_is_absent():
+    assert status("He was afebrile and anicteric.", "finding.fever") == {Assertion.NEGATED}
+    assert status("He was afebrile and anicteric.", "finding.jaundice") == {Assertion.NEGATED}
+    assert status("He was non-icteric.", "finding.jaundice") == {Assertion.NEGATED}

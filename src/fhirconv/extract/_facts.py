@@ -372,6 +372,12 @@ class Extractor:
             if cat == "disorder":
                 self._disorder(doc, sent, p, mt, concept, assertion, span, base, ctx, sites)
             elif cat == "finding":
+                if concept.attr("absent") in self.maps.concepts:
+                    # "afebrile": fever, absent ("not afebrile": present)
+                    key = concept.attr("absent") or key
+                    concept = self.maps[key]
+                    assertion = {Assertion.PRESENT: Assertion.NEGATED, Assertion.NEGATED: Assertion.PRESENT}.get(
+                        assertion, assertion)
                 before_lat = self._laterality_before(text, mt.start)
                 every = self._sites_after(text, mt, sites)
                 if r.mass_words.search(text[mt.start:mt.end]):
