@@ -123,3 +123,18 @@ def test_all_tests_negative_reaches_back_one_sentence_only():
 def test_all_were_negative_without_naming_the_tests():
     labs = _lab_values("A 40-year-old man had fever. HBsAg and anti-HCV were requested. All were negative.")
     assert labs.get("lab.hbsag") == "negative" and labs.get("lab.hcv_ab") == "negative"
+
+
+def test_a_unit_ending_in_a_single_letter_ends_a_sentence():
+    from fhirconv.extract._text import Section, split_sentences
+
+    text = "Sodium was 128 mmol/L. Serum glucose was 6.2 mmol/L. J. Smith saw him."
+    sents = split_sentences(text, [Section("case", "", 0, len(text))])
+    assert [s.text for s in sents] == ["Sodium was 128 mmol/L.", "Serum glucose was 6.2 mmol/L.", "J. Smith saw him."]
+
+
+def test_the_sample_named_before_a_test_decides_which_test_it_is():
+    labs = _lab_values("A 7-year-old boy was admitted. Cerebrospinal fluid analysis showed glucose 1.1 mmol/L. "
+                       "Serum glucose was 6.2 mmol/L. Blood cultures were sterile.")
+    assert labs.get("lab.csf_glucose") == 1.1 and labs.get("lab.glucose_molar") == 6.2
+    assert labs.get("lab.blood_culture") == "negative"

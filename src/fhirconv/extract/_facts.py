@@ -75,6 +75,7 @@ class _Rules:
     results_of_all: re.Pattern[str]
     enlarged_words: re.Pattern[str]
     disseminated: re.Pattern[str]
+    specimens: list[tuple[re.Pattern[str], dict[str, str]]]
     site_verbs: set[str]
     enlarged_kinds: dict[str, str]
     results_of_all_except: re.Pattern[str]
@@ -157,6 +158,8 @@ class Extractor:
             enlarged_words=_words_re(rel.get("enlarged_site", {}).get("words", [])),
             site_verbs={w.lower() for w in rel.get("site_verbs", [])},
             disseminated=re.compile(rel.get("disseminated", r"(?!)"), re.I),
+            specimens=[(re.compile(sp["words"], re.I), dict(sp.get("analytes", {})))
+                       for sp in rel.get("specimen_context", [])],
             enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
             results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
             measured_by=rel.get("measured_by", {}),
@@ -1147,6 +1150,7 @@ class Extractor:
             key, unit = self._lab_key(mt.keys, q.unit, analyte=analyte)
             if key is None:
                 continue
+            key = self._in_specimen(text, mt.start, key)
             concept = self.maps[key]
             if concept.attr("value") == "bp_panel":
                 continue
@@ -1180,6 +1184,14 @@ class Extractor:
             key = qual
         p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
                             sent.section, tuple([("value", value)] + dated)))
+
+    def _in_specimen(self, text: str, pos: int, key: str) -> str:
+        """The test of the sample named earlier in the sentence ("CSF ... glucose" → CSF glucose)."""
+        analyte = self.maps[key].attr("analyte") or ""
+        for words, analytes in self.rules.specimens:
+            if analyte in analytes and analytes[analyte] in self.maps.concepts and words.search(text, 0, pos):
+                return analytes[analyte]
+        return key
 
     def _lab_key(self, keys: tuple[str, ...], unit: str | None, qualitative_only: bool = False,
                  strict: bool = False, analyte: str | None = None) -> tuple[str | None, str | None]:

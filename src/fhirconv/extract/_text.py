@@ -111,7 +111,10 @@ def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:
             for m in _SENT_END.finditer(para):
                 end = m.end()
                 word = re.search(r"([A-Za-z.]+)$", para[cut:m.start()])
-                if word and (word.group(1).lower().rstrip(".") in _ABBREV or len(word.group(1)) == 1):
+                # a single letter is an initial ("J. Smith") unless it ends a unit ("5.2 mmol/L.")
+                initial = word is not None and len(word.group(1)) == 1 \
+                    and not re.search(r"[/\d]$", para[cut:cut + word.start()])
+                if word and (word.group(1).lower().rstrip(".") in _ABBREV or initial):
                     continue
                 nxt = para[end:end + 3].lstrip()
                 if nxt and nxt[0].islower():
