@@ -295,3 +295,9 @@ def test_a_biopsy_of_a_lesion_named_with_its_site_shows_a_metastasis_there():
                       "carcinoma.")
     mets = [f for f in conditions(ex) if f.attr("role") == "metastasis"]
     assert [(f.concept, f.attr("body_site")) for f in mets] == [("disorder.secondary_skin", "body_site.scalp")]
+
+
+def test_another_disseminated_disease_does_not_spread_the_tumour():
+    ex = extract_text("A 70-year-old man had prostate adenocarcinoma. CT showed a mass in the prostate and a mass in "
+                      "the right kidney. He developed disseminated intravascular coagulation.")
+    assert not any(f.attr("role") == "metastasis" for f in conditions(ex))

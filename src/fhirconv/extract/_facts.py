@@ -612,8 +612,11 @@ class Extractor:
         asserted = (Assertion.PRESENT, Assertion.HISTORICAL)
         tumours = [f for f in facts if f.kind == "condition" and f.assertion in asserted and f.concept
                    and self.maps[f.concept].attr("neoplasm") == "malignant"]
+        # said of the malignancy itself ("disseminated leiomyosarcomatosis"), not of another disease
+        # ("disseminated intravascular coagulation")
         spread = any(self.rules.disseminated.search(f.text) for f in facts
-                     if f.kind == "condition" and f.assertion in asserted)
+                     if f.kind == "condition" and f.assertion in asserted
+                     and (f in tumours or f.attr("role") == "metastasis"))
         if not masses or not tumours or not spread:
             return facts
         primary_sites = {f.attr("body_site") for f in tumours if f.attr("role") == "primary" and f.attr("body_site")}
