@@ -301,3 +301,12 @@ def test_another_disseminated_disease_does_not_spread_the_tumour():
     ex = extract_text("A 70-year-old man had prostate adenocarcinoma. CT showed a mass in the prostate and a mass in "
                       "the right kidney. He developed disseminated intravascular coagulation.")
     assert not any(f.attr("role") == "metastasis" for f in conditions(ex))
+
+
+def test_spread_and_involvement_are_metastases_once_a_primary_is_known():
+    def mets(text: str) -> set[str | None]:
+        return {f.attr("body_site") for f in conditions(extract_text(text)) if f.attr("role") == "metastasis"}
+
+    assert mets("A 60-year-old woman had breast cancer. The tumour had spread to the liver.") == {"body_site.liver"}
+    assert mets("A 60-year-old woman had fever. The infection had spread to the liver.") == set()
+    assert mets("A 60-year-old woman had breast cancer. CT showed liver mets.") == {"body_site.liver"}

@@ -64,6 +64,7 @@ class _Rules:
     survived: re.Pattern[str]
     metastasis: re.Pattern[str]
     metastasis_strong: set[str]
+    metastasis_with_primary: set[str]
     site_links: set[str]
     laterality: dict[str, str]
     relapse: re.Pattern[str]
@@ -146,6 +147,7 @@ class Extractor:
             survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
             metastasis=_words_re(rel.get("metastasis_words", [])),
             metastasis_strong={w.lower() for w in rel.get("metastasis_strong", [])},
+            metastasis_with_primary={w.lower() for w in rel.get("metastasis_with_primary", [])},
             site_links={w.lower() for w in rel.get("site_links", [])},
             laterality=lat,
             relapse=_words_re(rel.get("relapse", [])),
@@ -855,9 +857,13 @@ class Extractor:
 
         named = [(mt.start, mt.end) for mt in self._matches_cache if self._cat(mt) == "disorder"
                  and self.maps[self._key(mt, "disorder")].attr("site")]
+        known_primary = any(f.kind == "condition" and f.attr("role") == "primary"
+                            and f.assertion in (Assertion.PRESENT, Assertion.HISTORICAL) for f in p.facts)
         for m in r.metastasis.finditer(text):
             word = m.group(0).lower()
-            if word not in r.metastasis_strong or any(a <= m.start() < b for a, b in named):
+            if any(a <= m.start() < b for a, b in named):
+                continue
+            if word not in r.metastasis_strong and not (known_primary and word in r.metastasis_with_primary):
                 continue
             targets: list[Match] = []
             # after the word: links, laterality and coordinated sites
