@@ -310,3 +310,10 @@ def test_spread_and_involvement_are_metastases_once_a_primary_is_known():
     assert mets("A 60-year-old woman had breast cancer. The tumour had spread to the liver.") == {"body_site.liver"}
     assert mets("A 60-year-old woman had fever. The infection had spread to the liver.") == set()
     assert mets("A 60-year-old woman had breast cancer. CT showed liver mets.") == {"body_site.liver"}
+
+
+def test_an_examination_that_rules_something_out_was_done():
+    ex = extract_text("A 60-year-old woman had leg swelling. Doppler ultrasound of the legs excluded deep vein "
+                      "thrombosis. CT ruled out pulmonary embolism. An MRI was not performed.")
+    assert sorted(f.attr("modality") for f in ex.patients[0].facts if f.kind == "imaging") == ["CT", "US"]
+    assert {f.assertion for f in conditions(ex)} == {Assertion.REFUTED}

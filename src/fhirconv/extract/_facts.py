@@ -969,6 +969,11 @@ class Extractor:
         on_exam = re.search(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", text[max(0, mt.start - 30):mt.start])
         if assertion == Assertion.NEGATED and on_exam:
             assertion = Assertion.PRESENT  # "no metastases on PET-CT": the finding is negated, not the exam
+        if assertion in (Assertion.NEGATED, Assertion.REFUTED):
+            verdict = self.rules.exam_result.search(text, mt.end)
+            if verdict and verdict.start() - mt.end <= 40 and not re.search(
+                    r"\b(?:no|not|without)\b", text[max(0, mt.start - 12):mt.start], re.I):
+                assertion = Assertion.PRESENT  # "CT ruled out pulmonary embolism": the exam did the ruling out
         if assertion not in (Assertion.PRESENT, Assertion.HISTORICAL):
             return
         if _GUIDED.search(text[mt.end:mt.end + 12]) or _GUIDANCE_BEFORE.search(text[max(0, mt.start - 20):mt.start]):
