@@ -187,3 +187,16 @@ def test_a_term_that_says_a_finding_is_absent():
     assert status("He was afebrile and anicteric.", "finding.fever") == {Assertion.NEGATED}
     assert status("He was afebrile and anicteric.", "finding.jaundice") == {Assertion.NEGATED}
     assert status("He was non-icteric.", "finding.jaundice") == {Assertion.NEGATED}
+
+
+@pytest.mark.parametrize("sentence", [
+    "Chemotherapy was declined.", "He refused chemotherapy.", "He declined chemotherapy.",
+    "Chemotherapy was not given because of his frailty.",
+])
+def test_a_treatment_refused_or_not_given_is_not_recorded(sentence):
+    assert not [f for f in facts_for(sentence) if f.kind in ("procedure", "medication")]
+
+
+def test_a_value_that_declined_is_not_a_refusal():
+    assert status("His platelet count declined and thrombocytopenia developed.",
+                  "disorder.thrombocytopenia") == {Assertion.PRESENT}
