@@ -267,6 +267,9 @@ def test_cr_only_line_ends() -> None:
     ("receptors without Her-\n2 expression", "receptors without Her-2 expression"),
     ("a well-\ndefined mass", "a well-defined mass"),
     ("a contrast-\nenhanced CT", "a contrast-enhanced CT"),
+    ("known hyper-\ntension", "known hypertension"),
+    ("an intra-\nvenous line", "an intravenous line"),
+    ("a sub-\ncutaneous nodule", "a subcutaneous nodule"),
 ])
 def test_dehyphenation(wrapped: str, joined: str) -> None:
     doc = read_text(WRAPPED + "\n\nThe scan " + wrapped + " and more words.")

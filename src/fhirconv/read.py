@@ -326,9 +326,11 @@ _KNOWN_HEAD_RE = re.compile(
     r"imaging|pathology|histopathology|figure legends?",
     re.I,
 )
+# prefixes written with a hyphen in running text ("non-tender", "well-defined"); the medical
+# combining forms (hyper, hypo, peri, intra, sub, trans, poly ...) close up instead:
+# "hyper-|tension" is "hypertension" unless the document spells it with a hyphen elsewhere
 _PREFIXES = frozenset(
-    "non anti pre post co re self sub inter intra extra multi semi well ill over under ex pro "
-    "pseudo quasi ultra hyper hypo peri para trans cross long short high low mid bi tri mono poly "
+    "non anti pre post co re self well ill over under ex pro quasi cross long short high low mid "
     "half all follow fine first second third small large full part double single end day".split()
 )
 _HYPHEN_SECONDS = frozenset(
