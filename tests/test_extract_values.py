@@ -138,3 +138,9 @@ def test_the_sample_named_before_a_test_decides_which_test_it_is():
                        "Serum glucose was 6.2 mmol/L. Blood cultures were sterile.")
     assert labs.get("lab.csf_glucose") == 1.1 and labs.get("lab.glucose_molar") == 6.2
     assert labs.get("lab.blood_culture") == "negative"
+
+
+def test_a_daily_excretion_in_its_ucum_unit(units):
+    assert q("urine protein 8.2 g/24 h", units) == [(8.2, "g/(24.h)")]
+    assert q("proteinuria 350 mg/24 hours", units) == [(350.0, "mg/(24.h)")]
+    assert q("3.5 g/day", units) == [(3.5, "g/d")]
