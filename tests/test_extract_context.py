@@ -200,3 +200,8 @@ def test_a_treatment_refused_or_not_given_is_not_recorded(sentence):
 def test_a_value_that_declined_is_not_a_refusal():
     assert status("His platelet count declined and thrombocytopenia developed.",
                   "disorder.thrombocytopenia") == {Assertion.PRESENT}
+
+
+def test_a_diagnosis_never_proven_or_never_considered_is_not_asserted():
+    assert status("A diagnosis of lymphoma could not be confirmed.", "disorder.lymphoma") == {Assertion.POSSIBLE}
+    assert status("Malaria was not considered at first.", "disorder.malaria") == {Assertion.HYPOTHETICAL}
