@@ -22,6 +22,14 @@ _GUIDED = re.compile(r"^[\s-]*(?:guided|guidance)\b|^\s*[-]?guided", re.I)
 # between a modality and the region examined: "CT (scan) of the chest, abdomen and pelvis"
 _REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
                          r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
+_ORDINAL = re.compile(r"\b\d+(?:st|nd|rd|th)\b")
+
+
+def _gap_words(gap: str) -> list[str]:
+    """The words between a term and a site, ordinals left out ("of the right 4th metatarsal")."""
+    return re.findall(r"[a-z]+", _ORDINAL.sub(" ", gap.lower()))
+
+
 # a word right after these is the end of a prepositional phrase, not a modifier of what follows
 _ENDS_PHRASE = re.compile(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
                           r"(?:left|right|bilateral)?\s*$", re.I)
@@ -388,7 +396,7 @@ class Extractor:
                 if r.mass_words.search(text[mt.start:mt.end]):
                     # where a lesion is: used when a biopsy of it shows a metastasis; a site named
                     # inside the term itself ("scalp nodule") counts too
-                    where = every or [(self._site(st)[0], self._site(st)[1]) for st in sites
+                    where = every or [self._site(st) for st in sites
                                       if mt.start <= st.start and st.end <= mt.end]
                     if where:
                         p.lesions.append((sent.index, concept.attr("site"), tuple(where)))
@@ -521,7 +529,7 @@ class Extractor:
             gap = text[pos:st.start].lower()
             if len(gap) > 40 or re.search(r"[.;:()]", gap) or ("," in gap and not out):
                 break
-            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", gap))  # "the 4th metatarsal"
+            toks = _gap_words(gap)
             # "nodules appeared on her arms", "a mass located in the thigh", "masses were felt in"
             while not out and len(toks) > 1 and (toks[0].endswith("ed") or toks[0] in r.site_verbs):
                 toks = toks[1:]
@@ -1082,7 +1090,7 @@ class Extractor:
             for o in sites:       # "enlarged right cervical and left supraclavicular lymph nodes"
                 if word.end() <= o.start and o.end <= st.start:
                     gap[o.start - word.end():o.end - word.end()] = " " * (o.end - o.start)
-            toks = re.findall(r"[a-z]+", re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", "".join(gap)))
+            toks = _gap_words("".join(gap))
             if not all(t in r.laterality or t in r.site_modifiers or t in ("and", "or", "a", "an", "the")
                        for t in toks):
                 continue

@@ -406,10 +406,12 @@ class _Background:
         self._raise()
 
     def close(self, *, raise_error: bool = True) -> None:
+        """Run what is left and stop the helper; ``raise_error=False`` while another error unwinds."""
         try:
-            self.barrier_upto(len(self._pending))
             if raise_error:
-                self._raise()
+                self.barrier()
+            else:
+                self.barrier_upto(len(self._pending))
         finally:
             with self._cv:
                 self._stop = True
