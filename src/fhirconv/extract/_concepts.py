@@ -1,0 +1,97 @@
+"""Concept recognition: dictionary matches in a sentence, with the text's own abbreviations and
+coordinated heads ("estrogen and progesterone receptor" names two tests)."""
+
+from __future__ import annotations
+
+import re
+
+from ..mappings import Mappings, Match
+
+CATEGORIES = ("disorder", "finding", "body_site", "lab", "modality", "procedure", "medication")
+_CATEGORY_RANK = {c: i for i, c in enumerate(("disorder", "finding", "lab", "procedure", "medication", "modality",
+                                               "body_site"))}
+# a word right after these is the end of a prepositional phrase, not a modifier of what follows
+_ENDS_PHRASE = re.compile(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
+                          r"(?:left|right|bilateral)?\s*$", re.I)
+_DEFINED = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,9})\)|(?<=\w)/([A-Z]{2,6})\b")
+_DETERMINERS = ("a", "an", "the", "his", "her", "their", "its", "some")
+
+
+class ConceptFinder:
+    """Finds the mappings' terms in a sentence; read-only, shared across documents."""
+
+    def __init__(self, mappings: Mappings) -> None:
+        self.maps = mappings
+        # body sites are matched on their own: they sit inside disease names ("breast cancer")
+        self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"))
+        self.site_matcher = mappings.matcher("body_site")
+
+    def category(self, mt: Match) -> str:
+        """The category a match is read as when its term names concepts of several."""
+        cats = {k.split(".", 1)[0] for k in mt.keys}
+        return min(cats, key=lambda c: _CATEGORY_RANK.get(c, 99))
+
+    def key(self, mt: Match, cat: str) -> str:
+        """The concept of ``cat`` a match names, a coded one first."""
+        keys = [k for k in mt.keys if k.startswith(cat + ".")]
+        coded = [k for k in keys if self.maps[k].coded]
+        return (coded or keys)[0]
+
+    def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
+        """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
+        matches = self.matcher.find(text)
+        # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
+        for m in _DEFINED.finditer(text):
+            prev = [mt for mt in matches if mt.end <= m.start() and m.start() - mt.end <= 2]
+            if prev:
+                abbrev[m.group(1) or m.group(2)] = prev[-1].keys
+        if abbrev:
+            matches = self._with_abbreviations(text, matches, abbrev)
+        matches = matches + self.site_matcher.find(text)
+        return sorted(matches + self._coordinated(text, matches), key=lambda m: (m.start, -m.end))
+
+    @staticmethod
+    def _with_abbreviations(text: str, matches: list[Match], abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
+        redone = []
+        for mt in matches:
+            word = text[mt.start:mt.end]
+            if word in abbrev and abbrev[word] != mt.keys:
+                mt = Match(mt.start, mt.end, mt.term, abbrev[word])
+            redone.append(mt)
+        known = {(mt.start, mt.end) for mt in redone}
+        for word, keys in abbrev.items():
+            for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+                if not any(a <= m.start() < b for a, b in known):
+                    redone.append(Match(m.start(), m.end(), word.lower(), keys))
+        return redone
+
+    def _coordinated(self, text: str, matches: list[Match]) -> list[Match]:
+        """Modifiers sharing one head: 'mediastinal and hilar lymphadenopathy', 'right cervical and
+        left supraclavicular lymph nodes', 'estrogen and progesterone receptor'."""
+        extra = []
+        for mt in matches:
+            head = mt.term.split(" ")
+            before = text[max(0, mt.start - 40):mt.start]
+            if len(head) < 2:
+                cm = re.search(r"\b([A-Za-z-]+)\s*(?:and|or|,)\s*([A-Za-z-]+)\s+$", before)
+                if cm and cm.group(2).lower() not in _DETERMINERS and not _ENDS_PHRASE.search(before[:cm.start(1)]):
+                    for g in (1, 2):
+                        cand = f"{cm.group(g)} {mt.term}"
+                        found = self.matcher.find(cand)
+                        if found and found[0].start == 0 and found[0].end == len(cand):
+                            start = mt.start - len(before) + cm.start(g)
+                            end = mt.end if g == 2 else start + len(cm.group(g))
+                            extra.append(Match(start, end, found[0].term, found[0].keys))
+                continue
+            cm = re.search(r"\b([A-Za-z0-9-]+)\s*(?:and|or|,|/)\s*(?:(?:left|right)\s+)?$", before)
+            if not cm:
+                continue
+            if _ENDS_PHRASE.search(before[:cm.start(1)]):
+                continue   # "a lump in the left breast and bone pain": 'breast' ends its own phrase
+            cand = cm.group(1) + " " + " ".join(head[1:])
+            matcher = self.site_matcher if self.category(mt) == "body_site" else self.matcher
+            found = matcher.find(cand)
+            if found and found[0].start == 0 and found[0].end == len(cand):
+                start = mt.start - len(before) + cm.start(1)
+                extra.append(Match(start, start + len(cm.group(1)), found[0].term, found[0].keys))
+        return extra

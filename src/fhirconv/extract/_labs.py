@@ -1,0 +1,211 @@
+"""Laboratory results: test names paired with the values, units and qualitative results after them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..mappings import Concept, Mappings, Match
+from ..model import Assertion, Fact, SourceDocument
+from ._concepts import ConceptFinder
+from ._relations import nearest_date, span_of
+from ._rules import Rules
+from ._state import OpenTest, PatientState, SentenceView
+from ._values import Quantity, qualitative, quantities
+
+_CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?$", re.I)
+_SHARED_UNIT = re.compile(r"\s*(?:to|and|-|–|,)\s*")
+_BP = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})\s*(?:mm\s*hg)?", re.I)
+
+
+def _before_value(before: str, rules: dict[str, list[str]]) -> str | None:
+    w = before.lower()
+    for value in ("negative", "positive", "increased", "decreased"):
+        for rx in rules.get(value, []):
+            if re.search(rx, w):
+                return value
+    return None
+
+
+class LabReader:
+    """Lab-test rules; read-only, shared."""
+
+    def __init__(self, mappings: Mappings, rules: Rules, concepts: ConceptFinder) -> None:
+        self.maps, self.rules, self.concepts = mappings, rules, concepts
+        self.units = rules.units
+
+    def read(self, doc: SourceDocument, sv: SentenceView, p: PatientState, labs: list[Match]) -> None:
+        """Facts for the test names of a sentence, grouped where one list of values serves several."""
+        text = sv.text
+        # group tests joined only by connectors: "platelets and hemoglobin were 30,000/µL and 7.5 g/dL"
+        groups: list[list[Match]] = []
+        group_end = 0
+        for mt in labs:
+            if groups and _CONNECTOR.match(text[group_end:mt.start]):
+                if mt.keys != groups[-1][-1].keys:  # "C-reactive protein (CRP)": one test named twice
+                    groups[-1].append(mt)
+            else:
+                groups.append([mt])
+            group_end = mt.end
+        bounds = [g[0].start for g in groups] + [len(text)]
+        for gi, group in enumerate(groups):
+            stop = bounds[gi + 1]
+            window_end = min(stop, group[-1].end + 80)
+            qs = quantities(text, group[-1].end, window_end, self.units)
+            # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers joined to it
+            for i in range(len(qs) - 2, -1, -1):
+                if not qs[i].unit and qs[i + 1].unit and _SHARED_UNIT.fullmatch(text[qs[i].end:qs[i + 1].start]):
+                    qs[i] = Quantity(qs[i].value, qs[i + 1].unit, qs[i].start, qs[i].end, qs[i].comparator)
+            qs = [q for q in qs if q.unit] or qs[:1]
+            if len(group) > 1 and len(qs) >= len(group):
+                pairs = [(mt, [q]) for mt, q in zip(group, qs[: len(group)], strict=False)]
+            else:
+                pairs = [(mt, qs if mt is group[-1] else []) for mt in group]
+            after = text[group[-1].end:min(len(text), group[-1].end + 40)]
+            before = text[max(0, group[0].start - 40):group[0].start]
+            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
+            # "all tests except HBsAg were negative": whatever HBsAg was, it was not negative
+            excepted = bool(self.rules.results_of_all_except.search(before[-25:]))
+            if excepted:
+                shared = None
+            for mt, values in pairs:
+                assertion, other = sv.ctx.assertion(mt.start, mt.end)
+                if other or assertion == Assertion.HYPOTHETICAL:
+                    continue
+                if excepted:
+                    assertion = Assertion.PRESENT
+                self.facts(doc, sv, p, mt, values, assertion, shared)
+
+    def results_of_all(self, sv: SentenceView, p: PatientState) -> None:
+        """Give the result of "All tests were negative" to the tests listed in the sentence before."""
+        waiting = [t for t in p.open_tests if t.sentence == sv.sent.index - 1]
+        p.open_tests = []
+        if not waiting:
+            return
+        m = self.rules.results_of_all.search(sv.text)
+        if not m:
+            return
+        rest = m.group("rest")
+        ex = self.rules.results_of_all_except.search(rest)
+        excluded = rest[ex.end():].lower() if ex else ""
+        for t in waiting:
+            if excluded and t.text.lower() in excluded:
+                continue
+            p.facts.append(Fact("lab", t.key, t.text, t.span, p.index, Assertion.PRESENT, t.section,
+                                (("value", "negative"),) + t.attrs))
+
+    def implied(self, doc: SourceDocument, sv: SentenceView, p: PatientState) -> None:
+        """Values reported through a disease name ("anaemia (7.5 mmol/L)") or by their unit alone ("38.5 °C")."""
+        r = self.rules
+        text = sv.text
+        before = len(p.facts)
+        for mt in sv.matches:
+            analyte = r.measured_by.get(self.concepts.key(mt, self.concepts.category(mt)))
+            if not analyte:
+                continue
+            qs = quantities(text, mt.end, min(len(text), mt.end + 30), self.units)
+            if qs and qs[0].unit and re.fullmatch(r"\s*\(\s*", text[mt.end:qs[0].start]):
+                self.facts(doc, sv, p, mt, qs[:1], Assertion.PRESENT, None, analyte=analyte)
+        here = doc.to_original(sv.sent.start, sv.sent.end)
+        done = {f.attr("unit") for f in p.facts[before:]} | {
+            f.attr("unit") for f in p.facts
+            if f.kind == "lab" and here.start <= f.span.start and f.span.end <= here.end}
+        for q in quantities(text, 0, len(text), self.units):
+            analyte = r.unit_implies.get(q.unit)
+            if analyte and q.unit not in done:
+                self.facts(doc, sv, p, Match(q.start, q.end, "", ()), [q], Assertion.PRESENT, None, analyte=analyte)
+                done.add(q.unit)
+
+    def facts(self, doc: SourceDocument, sv: SentenceView, p: PatientState, mt: Match, values: list[Quantity],
+              assertion: Assertion, shared: str | None, analyte: str | None = None) -> None:
+        """The lab facts of one test name: one per value, else its qualitative result."""
+        text = sv.text
+        section = sv.sent.section
+        date = nearest_date(sv.dates, mt.start)
+        span = span_of(doc, sv, mt.start, mt.end)
+        dated: list[tuple[str, Any]] = [("date", date)] if date else []
+        emitted = False
+        panel = next((self.maps[k] for k in mt.keys if self.maps[k].attr("value") == "bp_panel"), None)
+        if panel is not None:
+            # "blood pressure of 110/70 mmHg": one panel, two components
+            m = _BP.search(text[mt.end:mt.end + 40])
+            if m:
+                p.facts.append(Fact("lab", panel.key, text[mt.start:mt.end + m.end()], span, p.index,
+                                    Assertion.PRESENT, section,
+                                    tuple([("value", f"{m.group(1)}/{m.group(2)}"), ("unit", "mm[Hg]")] + dated)))
+            return
+        for q in values:
+            key, unit = self.lab_key(mt.keys, q.unit, analyte=analyte)
+            if key is None:
+                continue
+            key = self._in_specimen(text, mt.start, key)
+            if self.maps[key].attr("value") == "bp_panel":
+                continue
+            attrs = [("value", q.value), ("unit", unit)] + ([("comparator", q.comparator)] if q.comparator else [])
+            p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
+                                section, tuple(attrs + dated)))
+            emitted = True
+        if emitted or analyte is not None:
+            return
+        key, _ = self.lab_key(mt.keys, None, qualitative_only=True)
+        value = shared
+        grown = self.rules.organism.match(text, mt.end)
+        if value is None and grown and key is not None and self.maps[key].attr("value") == "qualitative":
+            p.facts.append(Fact("lab", key, text[mt.start:grown.end()], span, p.index, Assertion.PRESENT,
+                                section, tuple([("value", grown.group(1))] + dated)))
+            return
+        if value is None and assertion in (Assertion.NEGATED, Assertion.REFUTED):
+            value = "negative"
+        if value is None and key is not None and assertion in (Assertion.PRESENT, Assertion.POSSIBLE) \
+                and self.maps[key].attr("value") == "qualitative":
+            p.open_tests.append(OpenTest(sv.sent.index, key, text[mt.start:mt.end], span, section, tuple(dated)))
+        if value is None or key is None:
+            return
+        if value not in ("positive", "negative") and self.maps[key].attr("value") == "qualitative":
+            return
+        if value in ("positive", "negative") and self.maps[key].attr("value") != "qualitative":
+            qual, _ = self.lab_key(mt.keys, None, qualitative_only=True, strict=True)
+            if qual is None:
+                return
+            key = qual
+        p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
+                            section, tuple([("value", value)] + dated)))
+
+    def _in_specimen(self, text: str, pos: int, key: str) -> str:
+        """The test of the sample named earlier in the sentence ("CSF ... glucose" → CSF glucose)."""
+        analyte = self.maps[key].attr("analyte") or ""
+        for words, analytes in self.rules.specimens:
+            if analyte in analytes and analytes[analyte] in self.maps.concepts and words.search(text, 0, pos):
+                return analytes[analyte]
+        return key
+
+    def lab_key(self, keys: tuple[str, ...], unit: str | None, qualitative_only: bool = False,
+                strict: bool = False, analyte: str | None = None) -> tuple[str | None, str | None]:
+        """The lab row for these keys and the written unit, and the UCUM unit to record."""
+        if analyte is not None:
+            concepts = [c for c in self.maps.category("lab") if c.attr("analyte") == analyte]
+        else:
+            concepts = [self.maps[k] for k in keys if k.startswith("lab.")]
+        if qualitative_only:
+            qual = [c for c in concepts if c.attr("value") == "qualitative"]
+            if qual:
+                return qual[0].key, None
+            return (None if strict else (concepts[0].key if concepts else None)), None
+        quant = [c for c in concepts if c.attr("value", "quantity") != "qualitative"]
+        if not quant:
+            return None, None
+        if not unit:
+            return quant[0].key, ""
+
+        def allowed(c: Concept) -> list[str]:
+            return [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]
+
+        for written in (unit, "/" + unit):  # "68,000 µL", "pulse 100 min": the per-unit was meant
+            for c in quant:
+                if written in allowed(c):
+                    return c.key, written
+        dim = self.units.dims.get(unit)
+        for c in quant:
+            if dim and any(self.units.dims.get(u) == dim for u in allowed(c)):
+                return c.key, unit
+        return None, None

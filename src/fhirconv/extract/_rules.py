@@ -1,0 +1,143 @@
+"""The extraction rules compiled once per Mappings: every word list of ``mappings/*.yaml`` as a pattern.
+
+Compiling is the slow part (hundreds of alternations); the result is read-only and shared by
+every document and thread, so per-document state never lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ExtractError
+from ..mappings import Mappings
+from ._context import ContextEngine
+from ._values import UnitReader
+
+
+def words_re(words: list[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive alternation, longest first."""
+    alts = sorted((re.escape(w) for w in words), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(alts or ["(?!)"]) + r")\b", re.I)
+
+
+def _need(rules: dict[str, Any], name: str) -> Any:
+    if name not in rules:
+        raise ExtractError(f"mappings file {name}.yaml is missing; reinstall fhirconv or restore the file")
+    return rules[name]
+
+
+@dataclass(frozen=True)
+class Rules:
+    sections: dict[str, Any]
+    context: ContextEngine
+    literature: list[re.Pattern[str]]
+    general: list[re.Pattern[str]]
+    patient_ref: re.Pattern[str]
+    index_phrases: re.Pattern[str]
+    age: list[re.Pattern[str]]
+    age_units: dict[str, str]
+    number_words: dict[str, int]
+    intro: re.Pattern[str]
+    markers: re.Pattern[str]
+    cohort: re.Pattern[str]
+    single_case: re.Pattern[str]
+    sex_words: dict[str, str]
+    sex_re: re.Pattern[str]
+    deceased: list[re.Pattern[str]]
+    survived: re.Pattern[str]
+    metastasis: re.Pattern[str]
+    metastasis_strong: frozenset[str]
+    metastasis_with_primary: frozenset[str]
+    site_links: frozenset[str]
+    laterality: dict[str, str]
+    relapse: re.Pattern[str]
+    organism: re.Pattern[str]
+    status_words: dict[str, re.Pattern[str]]
+    discontinued: re.Pattern[str]
+    results: dict[str, list[str]]
+    results_before: dict[str, list[str]]
+    results_of_all: re.Pattern[str]
+    results_of_all_except: re.Pattern[str]
+    enlarged_words: re.Pattern[str]
+    enlarged_kinds: dict[str, str]
+    disseminated: re.Pattern[str]
+    specimens: list[tuple[re.Pattern[str], dict[str, str]]]
+    site_verbs: frozenset[str]
+    measured_by: dict[str, str]
+    unit_implies: dict[str, str]
+    exam_result: re.Pattern[str]
+    exam_act: re.Pattern[str]
+    exam_repeat: re.Pattern[str]
+    site_modifiers: frozenset[str]
+    mass_words: re.Pattern[str]
+    units: UnitReader
+
+    @classmethod
+    def compile(cls, mappings: Mappings) -> Rules:
+        r = mappings.rules
+        ctx, sec, subj, rel = (_need(r, n) for n in ("context", "sections", "subject", "relations"))
+        lat: dict[str, str] = {}
+        for side, words in rel.get("laterality", {}).items():
+            for w in words:
+                lat[w.lower()] = side
+        sex_words = {w.lower(): s for s, ws in subj.get("sex", {}).items() for w in ws}
+        number_words = {str(k).lower(): int(v) for k, v in subj.get("number_words", {}).items()}
+        tens = [w for w, v in number_words.items() if v >= 20]
+        units = [w for w, v in number_words.items() if v < 10]
+        number = "(?:(?:" + "|".join(tens) + r")(?:[\s-](?:" + "|".join(units) + "))?|" + "|".join(
+            w for w, v in number_words.items() if v < 20) + ")"
+
+        def pat(p: str) -> str:
+            return p.replace("{number}", number)
+
+        def lower_set(name: str) -> frozenset[str]:
+            return frozenset(w.lower() for w in rel.get(name, []))
+
+        return cls(
+            sections=sec,
+            context=ContextEngine(ctx),
+            literature=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("patterns", [])],
+            general=[re.compile(p, re.I) for p in ctx.get("general", [])],
+            patient_ref=re.compile(ctx.get("patient_reference", r"(?!)"), re.I),
+            index_phrases=words_re(ctx.get("index_patient", [])),
+            age=[re.compile(pat(p), re.I) for p in subj.get("age", [])],
+            age_units=subj.get("age_units", {}),
+            number_words=number_words,
+            intro=re.compile(pat(subj.get("intro", r"(?!)")), re.I),
+            markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
+            cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
+            single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
+            sex_words=sex_words,
+            sex_re=words_re(list(sex_words)),
+            deceased=[re.compile(p, re.I) for p in subj.get("deceased", [])],
+            survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
+            metastasis=words_re(rel.get("metastasis_words", [])),
+            metastasis_strong=lower_set("metastasis_strong"),
+            metastasis_with_primary=lower_set("metastasis_with_primary"),
+            site_links=lower_set("site_links"),
+            laterality=lat,
+            relapse=words_re(rel.get("relapse", [])),
+            organism=re.compile(rel.get("organism_result", r"(?!)")),
+            status_words={k: words_re(v) for k, v in rel.get("clinical_status_words", {}).items()},
+            discontinued=words_re(rel.get("discontinued", [])),
+            results=rel.get("result_words", {}),
+            results_before=rel.get("result_words_before", {}),
+            results_of_all=re.compile(rel.get("results_of_all", r"(?!)"), re.I),
+            results_of_all_except=re.compile(rel.get("results_of_all_except", r"(?!)"), re.I),
+            enlarged_words=words_re(rel.get("enlarged_site", {}).get("words", [])),
+            enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
+            disseminated=re.compile(rel.get("disseminated", r"(?!)"), re.I),
+            specimens=[(re.compile(sp["words"], re.I), dict(sp.get("analytes", {})))
+                       for sp in rel.get("specimen_context", [])],
+            site_verbs=lower_set("site_verbs"),
+            measured_by=rel.get("measured_by", {}),
+            unit_implies=rel.get("unit_implies", {}),
+            exam_result=words_re(rel.get("exam_result_verbs", [])),
+            exam_act=words_re(rel.get("exam_act_verbs", [])),
+            exam_repeat=words_re(rel.get("exam_repeat", [])),
+            site_modifiers=lower_set("site_modifiers"),
+            mass_words=words_re(rel.get("mass_words", [])),
+            units=UnitReader(list(mappings.category("unit"))),
+        )
