@@ -86,12 +86,15 @@ def triage(rules: Rules, text: str, sentences: list[Sentence], ok: list[bool]) -
             return Triage(DocumentKind.CASE_SERIES, tuple(
                 PatientState(i, f"Patient {i + 1}", pos, firsts[i + 1][1] if i + 1 < len(firsts) else NO_END)
                 for i, (_, pos) in enumerate(firsts)))
-    if intros or any(rules.single_case.search(s.text) for s in factual):
+    if intros or any(rules.single_case.search(s.text) or (s.section == "case" and rules.patient_header.search(s.text))
+                     for s in factual):
         return Triage(DocumentKind.SINGLE_CASE, (PatientState(0),))
-    # a case section that speaks of "the patient", "she", "he": one patient, age not given
-    if any(s.section == "case" and rules.patient_ref.search(s.text) for s in factual):
+    # a case section that speaks of "the patient", "she", "he": one patient, age not given; so does
+    # any text that speaks of one and shows no sign of aggregating patients
+    aggregate = rules.cohort.search(text)
+    if any((s.section == "case" or not aggregate) and rules.patient_ref.search(s.text) for s in factual):
         return Triage(DocumentKind.SINGLE_CASE, (PatientState(0),))
-    if rules.cohort.search(text):
+    if aggregate:
         return Triage(DocumentKind.COHORT, (),
                       ("no individually described patient: aggregate study, no Patient written",))
     return Triage(DocumentKind.REVIEW, (), ("no individually described patient: review, no Patient written",))

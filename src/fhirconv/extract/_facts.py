@@ -125,6 +125,13 @@ class Extractor:
             found = find_age(text, r.age, r.age_units, r.number_words)
             if found:
                 p.age = (found[0], found[1], span_of(doc, sv, found[2], found[3]))
+        header = r.patient_header.search(text) if sv.sent.section == "case" else None
+        if header and p.sex is None:
+            g = "sex" if header.group("sex") else "sex2"
+            word = (header.group(g) or "").lower()
+            sex = r.sex_words.get(word) or r.sex_letters.get(word)
+            if sex:
+                p.sex = (sex, span_of(doc, sv, header.start(g), header.end(g)))
         if p.sex is None:
             sm = r.sex_re.search(text)
             if sm:

@@ -43,8 +43,10 @@ class Rules:
     markers: re.Pattern[str]
     cohort: re.Pattern[str]
     single_case: re.Pattern[str]
+    patient_header: re.Pattern[str]
     sex_words: dict[str, str]
     sex_re: re.Pattern[str]
+    sex_letters: dict[str, str]
     deceased: list[re.Pattern[str]]
     survived: re.Pattern[str]
     metastasis: re.Pattern[str]
@@ -109,8 +111,10 @@ class Rules:
             markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
             cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
             single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
+            patient_header=re.compile(sec.get("patient_header", r"(?!)"), re.I),
             sex_words=sex_words,
             sex_re=words_re(list(sex_words)),
+            sex_letters={str(k).lower(): v for k, v in subj.get("sex_letters", {}).items()},
             deceased=[re.compile(p, re.I) for p in subj.get("deceased", [])],
             survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
             metastasis=words_re(rel.get("metastasis_words", [])),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,7 @@ _ABBREV = {"fig", "figs", "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "al", "ap
 
 
 _INLINE_LABEL = re.compile(r"^([A-Z][A-Za-z /]{2,30}):\s+(?=\S)")
+_RUN_IN_LABEL = re.compile(r"(?<=[.!?])\s+([A-Z][A-Za-z /]{2,30}):\s+(?=\S)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +48,10 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
     sections: list[Section] = []
     kind, heading, start = "body", "", 0
     resume: tuple[str, str] | None = None   # the section a figure caption interrupted
-    pos = 0
+    unknown_label = rules.get("unknown_label_kind")
+    labelled = False                        # the current section was opened by an inline label
     first = True
-    for line in text.split("\n"):
-        line_start, pos = pos, pos + len(line) + 1
+    for line_start, line, pos in _segments(text, patterns):
         stripped = line.strip()
         if not stripped:
             if resume is not None:  # a caption ends at the paragraph break
@@ -63,16 +65,14 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
         inline = _INLINE_LABEL.match(stripped)
         if inline and not first:
             # "Patient concerns: We present ..." — a structured-abstract label opening its own paragraph
-            for k, p in patterns:
-                if p.match(inline.group(1).strip()):
-                    if line_start > start:
-                        sections.append(Section(kind, heading, start, line_start))
-                    offset = line.index(inline.group(0)) + len(inline.group(0))
-                    kind, heading, start, resume = k, inline.group(1), line_start + offset, None
-                    break
-            else:
-                inline = None
-            if inline:
+            found = next((k for k, p in patterns if p.match(inline.group(1).strip())), None)
+            if found is None and labelled and kind == "general" and unknown_label:
+                found = unknown_label   # "Purpose: ... Observations: The first case ..."
+            if found is not None:
+                if line_start > start:
+                    sections.append(Section(kind, heading, start, line_start))
+                offset = line.index(inline.group(0)) + len(inline.group(0))
+                kind, heading, start, resume, labelled = found, inline.group(1), line_start + offset, None, True
                 continue
         if len(label) <= 60 and not label.endswith("."):
             for k, p in patterns:
@@ -96,10 +96,26 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
         if new_kind is not None:
             if line_start > start:
                 sections.append(Section(kind, heading, start, line_start))
-            kind, heading, start, resume = new_kind, label, pos, None
+            kind, heading, start, resume, labelled = new_kind, label, pos, None, False
     if len(text) > start:
         sections.append(Section(kind, heading, start, len(text)))
     return [s for s in sections if text[s.start:s.end].strip()]
+
+
+def _segments(text: str, patterns: list[tuple[str, re.Pattern[str]]]) -> Iterator[tuple[int, str, int]]:
+    """(start, line, start of what follows) for each line, a line cut where a structured abstract's
+    label runs on after a sentence ("... patients. Case presentation: A 26-year-old ...", the
+    form abstracts take in bibliographic records)."""
+    pos = 0
+    for line in text.split("\n"):
+        line_start, pos = pos, pos + len(line) + 1
+        cut = 0
+        for m in _RUN_IN_LABEL.finditer(line):
+            label = m.group(1).strip()
+            if label.isupper() and len(label) >= 4 or any(p.match(label) for _, p in patterns):
+                yield line_start + cut, line[cut:m.start(1)], line_start + m.start(1)
+                cut = m.start(1)
+        yield line_start + cut, line[cut:], pos
 
 
 def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:

@@ -1,0 +1,102 @@
+"""Patients and document kinds from the layouts real texts use (teaching-case headers, structured
+abstracts, bibliographic records, case series by heading or ordinal), on texts written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhirconv import extract_text
+from fhirconv.model import DocumentKind
+from fhirconv.read import read_bytes
+
+
+def demographics(ex, i=0):
+    facts = ex.patients[i].facts
+    sex = next((f.text for f in facts if f.kind == "sex"), None)
+    age = next((f.attr("value") for f in facts if f.kind == "age"), None)
+    return sex, age
+
+
+def concepts(ex, kind, i=0):
+    return {f.concept for f in ex.patients[i].facts if f.kind == kind}
+
+
+@pytest.mark.parametrize("header", ["Patient\n\n63 years, male\n", "Patient: 63 years, male\n",
+                                    "Patient\n63 y, M\n"])
+def test_teaching_case_header_block(header):
+    text = ("Cavitating pneumonia\n\nSection\n\nChest imaging\n\n" + header +
+            "\nClinical History\nProductive cough and weight loss for two months.\n"
+            "Imaging Findings\nChest CT shows a cavitating consolidation of the right upper lobe.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
+    assert demographics(ex) == ("male", 63)
+
+
+def test_introduction_without_a_determiner():
+    ex = extract_text("Clinical History\n44-year-old woman with asthma presented with wheeze.")
+    assert demographics(ex) == ("female", 44)
+    assert "disorder.asthma" in concepts(ex, "condition")
+
+
+def test_literature_review_title_with_a_case_inside():
+    text = ("Case report and review of the literature: sarcoidosis of the parotid gland\n\n"
+            "Introduction: Sarcoidosis is a granulomatous disease of unknown cause. It affects the lungs "
+            "in most patients.\n\nPresentation of case: We present a 38-year-old man who presented with "
+            "bilateral parotid swelling. Biopsy confirmed sarcoidosis.\n\n"
+            "Discussion: Parotid involvement is seen in 6% of patients.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE
+    assert demographics(ex) == ("male", 38)
+
+
+def test_unknown_label_after_background_part_is_read():
+    text = ("Uveitis as the first sign of syphilis\n\nPurpose: To describe uveitis as the first sign of "
+            "syphilis in two patients.\n\nFindings: The first case is a 29-year-old man who presented with "
+            "blurred vision. The second case is a 51-year-old woman who presented with eye pain.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+    assert [demographics(ex, i) for i in (0, 1)] == [("male", 29), ("female", 51)]
+
+
+@pytest.mark.parametrize("labels", [("Case 1", "Case 2"), ("Case A", "Case B"), ("Patient I", "Patient II")])
+def test_case_series_by_heading_lines(labels):
+    text = (f"Two cases of gout\n\n{labels[0]}\nA 70-year-old man had a painful swollen knee.\n\n"
+            f"{labels[1]}\nA 55-year-old woman had fever.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+    assert "finding.fever" in concepts(ex, "finding", 1)
+    assert "finding.fever" not in concepts(ex, "finding", 0)
+
+
+def test_one_patient_never_given_age_or_sex():
+    text = ("The patient presented with fever and a productive cough. Chest radiograph showed "
+            "consolidation, and pneumonia was diagnosed. The patient recovered with antibiotics.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
+    assert demographics(ex) == (None, None)
+
+
+def test_patients_in_general_are_a_review_not_a_patient():
+    text = ("Management of gout\n\nGout is common. Patients with gout usually have hyperuricaemia. "
+            "Colchicine is effective in most patients.")
+    ex = extract_text(text)
+    assert ex.kind in (DocumentKind.REVIEW, DocumentKind.COHORT) and ex.patients == ()
+
+
+ABSTRACT = ("Background: Gout is a common inflammatory arthritis in adults. Case presentation: A 47-year-old "
+            "man presented with a red, swollen big toe. Serum urate was high. Conclusions: Gout should be "
+            "considered in acute monoarthritis.")
+
+
+@pytest.mark.parametrize("name,record", [
+    ("case.ris", "TY  - JOUR\nTI  - Gout of the toe: a case report\nAU  - Roe, Ann\nPY  - 2021\n"
+                 f"AB  - {ABSTRACT}\nER  - \n"),
+    ("case.enw", f"%0 Journal Article\n%T Gout of the toe: a case report\n%A Roe, Ann\n%D 2021\n%X {ABSTRACT}\n"),
+    ("case.nbib", "PMID- 1\nTI  - Gout of the toe: a case report.\n"
+                  f"AB  - {ABSTRACT.upper()[:12]}{ABSTRACT[12:]}\nFAU - Roe, Ann\nDP  - 2021\n"),
+])
+def test_records_with_a_structured_abstract_reach_the_patient(name, record):
+    ex = extract_text(read_bytes(record.encode(), name).text)
+    plain = extract_text(ABSTRACT)
+    assert ex.kind == plain.kind == DocumentKind.SINGLE_CASE
+    assert demographics(ex) == demographics(plain) == ("male", 47)
