@@ -100,3 +100,18 @@ def test_records_with_a_structured_abstract_reach_the_patient(name, record):
     plain = extract_text(ABSTRACT)
     assert ex.kind == plain.kind == DocumentKind.SINGLE_CASE
     assert demographics(ex) == demographics(plain) == ("male", 47)
+
+
+@pytest.mark.parametrize("cited", [
+    "A similar case of pulmonary embolism was reported in a 40-year-old man after a long flight.",
+    "Pulmonary embolism has been described in patients taking this drug.",
+    "Previous reports describe pulmonary embolism after knee surgery.",
+])
+def test_cited_patients_give_no_facts(cited):
+    text = f"A 35-year-old woman presented with chest pain. CT showed a lung nodule. {cited}"
+    ex = extract_text(text)
+    assert "disorder.pe" not in concepts(ex, "condition"), ex.patients[0].facts
+    assert demographics(ex) == ("female", 35)
+    # the same disease said of her is hers
+    own = extract_text(f"A 35-year-old woman presented with chest pain. CT showed pulmonary embolism.")
+    assert "disorder.pe" in concepts(own, "condition")

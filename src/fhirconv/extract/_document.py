@@ -28,10 +28,13 @@ def eligible(rules: Rules, s: Sentence) -> bool:
     if s.section in ("skip", "figure"):
         return False
     index = bool(rules.index_phrases.search(s.text))
+    cited = any(p.search(s.text) for p in rules.cited)
     if s.section in ("general", "discussion"):
-        return index and not any(p.search(s.text) for p in rules.literature[:1])
+        return index and not cited
+    if cited and not index:
+        return False
     if any(p.search(s.text) for p in rules.literature) and not index:
-        return bool(rules.intro.search(s.text)) and not rules.literature[0].search(s.text)
+        return bool(rules.intro.search(s.text))
     if s.section != "title" and any(p.search(s.text) for p in rules.general):
         return index or bool(rules.patient_ref.search(s.text) or rules.intro.search(s.text))
     return True

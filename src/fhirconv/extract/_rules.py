@@ -33,6 +33,7 @@ class Rules:
     sections: dict[str, Any]
     context: ContextEngine
     literature: list[re.Pattern[str]]
+    cited: list[re.Pattern[str]]
     general: list[re.Pattern[str]]
     patient_ref: re.Pattern[str]
     index_phrases: re.Pattern[str]
@@ -101,6 +102,7 @@ class Rules:
             sections=sec,
             context=ContextEngine(ctx),
             literature=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("patterns", [])],
+            cited=[re.compile(p, re.I) for p in ctx.get("literature", {}).get("cited", [])],
             general=[re.compile(p, re.I) for p in ctx.get("general", [])],
             patient_ref=re.compile(ctx.get("patient_reference", r"(?!)"), re.I),
             index_phrases=words_re(ctx.get("index_patient", [])),
