@@ -113,5 +113,5 @@ def test_cited_patients_give_no_facts(cited):
     assert "disorder.pe" not in concepts(ex, "condition"), ex.patients[0].facts
     assert demographics(ex) == ("female", 35)
     # the same disease said of her is hers
-    own = extract_text(f"A 35-year-old woman presented with chest pain. CT showed pulmonary embolism.")
+    own = extract_text("A 35-year-old woman presented with chest pain. CT showed pulmonary embolism.")
     assert "disorder.pe" in concepts(own, "condition")
