@@ -42,7 +42,7 @@ COLUMNS = ("key", "system", "code", "display", "terms", "attrs", "source")
 SYSTEMS = ("sct", "loinc", "dicom", "ucum", "")
 FILE_CATEGORY = {
     "disorders.tsv": "disorder", "findings.tsv": "finding", "body_sites.tsv": "body_site",
-    "qualifiers.tsv": "qualifier", "labs.tsv": "lab", "modalities.tsv": "modality",
+    "qualifiers.tsv": "qualifier", "labs.tsv": "lab", "labs_loinc.tsv": "lab", "modalities.tsv": "modality",
     "procedures.tsv": "procedure", "medications.tsv": "medication", "units.tsv": "unit",
 }
 # categories whose terms are scanned together in running text (units are read after numbers only,
@@ -56,7 +56,7 @@ LINK_ATTRS = {"site": "body_site", "secondary": "disorder", "parent": "body_site
 KNOWN_ATTRS_FALLBACK = {
     "neoplasm", "site", "secondary", "parent", "paired", "laterality", "class", "kind", "broader", "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "components",
-    "note", "region", "type", "group", "system_name", "specimen",
+    "note", "region", "type", "group", "system_name", "specimen", "sample", "generated",
 }
 
 # --- check digits -------------------------------------------------------------------------

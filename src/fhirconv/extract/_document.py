@@ -97,6 +97,12 @@ def triage(rules: Rules, text: str, sentences: list[Sentence], ok: list[bool]) -
     aggregate = rules.cohort.search(text)
     if any((s.section == "case" or not aggregate) and rules.patient_ref.search(s.text) for s in factual):
         return Triage(DocumentKind.SINGLE_CASE, (PatientState(0),))
+    # a case section ("Presentation", "Patient data") in a text that, outside its discussion, says
+    # nothing of patients in general or in number: one patient ("3-day history of leg weakness.")
+    if any(s.section == "case" for s in factual) and not any(
+            rules.cohort.search(s.text) or any(p.search(s.text) for p in rules.literature)
+            for s in sentences if s.section not in ("discussion", "skip")):
+        return Triage(DocumentKind.SINGLE_CASE, (PatientState(0),))
     if aggregate:
         return Triage(DocumentKind.COHORT, (),
                       ("no individually described patient: aggregate study, no Patient written",))

@@ -72,7 +72,12 @@ class Extractor:
         if not found.patients:
             return Extraction(doc, found.kind, (), found.warnings, _section_spans(doc, sections))
         anchor: int | None = None
+        sample: str | None = None        # named by the heading line the result lines stand under
+        section = None
         for sent, good in zip(sentences, ok, strict=True):
+            if sent.section != section:
+                sample, section = None, sent.section
+            sample = self.labs.carried_sample(sent.text, sample)
             dates = []
             for s, e, dkind, raw in find_dates(sent.text):
                 iso, year = resolve_date(dkind, raw, anchor)
@@ -90,7 +95,7 @@ class Extractor:
                 sent, self.rules.context.analyse(sent.text), matches,
                 tuple(mt for mt in matches if self.concepts.category(mt) == "body_site"),
                 tuple((mt.start, mt.end) for mt in matches if self.concepts.category(mt) != "body_site"),
-                tuple(dates))
+                tuple(dates), sample)
             self._sentence(doc, sv, p, has_case)
         out = []
         for p in found.patients:

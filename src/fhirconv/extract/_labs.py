@@ -15,7 +15,21 @@ from ._values import Quantity, qualitative, quantities
 
 _CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?$", re.I)
 _SHARED_UNIT = re.compile(r"\s*(?:to|and|-|–|,)\s*")
+_HEADING_LIKE = re.compile(r"\W*(?:\w+[\s,/&-]+){0,6}\w+\W*(?<![.!?])")
+# a line of results ("Protein: 0.8 g/L", "WCC 5 x 10^6/L"), not a sentence of prose
+_RESULT_LINE = re.compile(r"^\W*[A-Za-z][\w ()/-]{0,40}:\s*\S|^[^.!?]*\d[^.!?]*$")
+_SURE_SAMPLE_DISTANCE = 60     # characters between a sample named and a test that surely is of it
+_SAMPLE_AFTER = re.compile(r"\s*(?:in|of|from)\s+(?:the\s+)?", re.I)
 _BP = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})\s*(?:mm\s*hg)?", re.I)
+
+
+def _sample(c: Concept) -> str:
+    return c.attr("sample") or "blood"
+
+
+def _preference(c: Concept) -> tuple[bool, bool, str]:
+    """Coded rows before text-only ones, curated before generated, then by key."""
+    return (not c.coded, c.attr("generated") is not None, c.key)
 
 
 def _before_value(before: str, rules: dict[str, list[str]]) -> str | None:
@@ -33,6 +47,12 @@ class LabReader:
     def __init__(self, mappings: Mappings, rules: Rules, concepts: ConceptFinder) -> None:
         self.maps, self.rules, self.concepts = mappings, rules, concepts
         self.units = rules.units
+        # every row of a test on a sample, the curated and coded ones first: a test named in a
+        # sentence about the CSF is the CSF test of the same analyte
+        self._by_sample: dict[tuple[str, str], list[Concept]] = {}
+        for c in sorted(mappings.category("lab"), key=_preference):
+            if c.attr("analyte"):
+                self._by_sample.setdefault((c.attr("analyte") or "", _sample(c)), []).append(c)
 
     def read(self, doc: SourceDocument, sv: SentenceView, p: PatientState, labs: list[Match]) -> None:
         """Facts for the test names of a sentence, grouped where one list of values serves several."""
@@ -134,11 +154,11 @@ class LabReader:
                                     Assertion.PRESENT, section,
                                     tuple([("value", f"{m.group(1)}/{m.group(2)}"), ("unit", "mm[Hg]")] + dated)))
             return
+        sample = self._sample_named(text, mt, sv.sample)
         for q in values:
-            key, unit = self.lab_key(mt.keys, q.unit, analyte=analyte)
+            key, unit = self.lab_key(mt.keys, q.unit, analyte=analyte, sample=sample)
             if key is None:
                 continue
-            key = self._in_specimen(text, mt.start, key)
             if self.maps[key].attr("value") == "bp_panel":
                 continue
             attrs = [("value", q.value), ("unit", unit)] + ([("comparator", q.comparator)] if q.comparator else [])
@@ -147,7 +167,7 @@ class LabReader:
             emitted = True
         if emitted or analyte is not None:
             return
-        key, _ = self.lab_key(mt.keys, None, qualitative_only=True)
+        key, _ = self.lab_key(mt.keys, None, qualitative_only=True, sample=sample)
         value = shared
         grown = self.rules.organism.match(text, mt.end)
         if value is None and grown and key is not None and self.maps[key].attr("value") == "qualitative":
@@ -164,38 +184,76 @@ class LabReader:
         if value not in ("positive", "negative") and self.maps[key].attr("value") == "qualitative":
             return
         if value in ("positive", "negative") and self.maps[key].attr("value") != "qualitative":
-            qual, _ = self.lab_key(mt.keys, None, qualitative_only=True, strict=True)
+            qual, _ = self.lab_key(mt.keys, None, qualitative_only=True, strict=True, sample=sample)
             if qual is None:
                 return
             key = qual
         p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
                             section, tuple([("value", value)] + dated)))
 
-    def _in_specimen(self, text: str, pos: int, key: str) -> str:
-        """The test of the sample named earlier in the sentence ("CSF ... glucose" → CSF glucose)."""
-        analyte = self.maps[key].attr("analyte") or ""
-        for words, analytes in self.rules.specimens:
-            if analyte in analytes and analytes[analyte] in self.maps.concepts and words.search(text, 0, pos):
-                return analytes[analyte]
-        return key
+    def _sample_named(self, text: str, mt: Match, sv_sample: str | None = None) -> tuple[str | None, bool]:
+        """The sample the text names for this test, and whether it surely is this test's: one right
+        after it ("protein in the CSF"), else the last one written before it in the sentence ("CSF
+        analysis showed protein ..."; sure when close), else the one of the heading above."""
+        before: tuple[int, str] | None = None
+        for name, rx in self.rules.samples:
+            after = rx.search(text, mt.end, mt.end + 24)
+            if after and _SAMPLE_AFTER.fullmatch(text, mt.end, after.start()):
+                return name, True
+            for m in rx.finditer(text, 0, mt.start):
+                if before is None or m.start() > before[0]:
+                    before = (m.start(), name)
+        if before:
+            return before[1], mt.start - before[0] <= _SURE_SAMPLE_DISTANCE
+        return sv_sample, sv_sample is not None
+
+    def carried_sample(self, text: str, carried: str | None) -> str | None:
+        """The sample of the result lines under a heading that names one ("CSF microscopy and culture",
+        "Pleural fluid analysis"): a new heading line replaces it, a prose sentence ends it."""
+        if _HEADING_LIKE.fullmatch(text):
+            return next((name for name, rx in self.rules.samples if rx.search(text)), None)
+        return carried if _RESULT_LINE.match(text) else None
+
+    def _candidates(self, keys: tuple[str, ...], analyte: str | None,
+                    sample: tuple[str | None, bool]) -> list[Concept]:
+        """The lab rows a test name may mean, on the sample the text names (or the row's own). A test
+        surely run on a sample that has no row of it is none of the rows (a CSF cell count is not coded
+        as the blood count)."""
+        own = [self.maps[k] for k in keys if k.startswith("lab.")]
+        analytes = [analyte] if analyte else list(dict.fromkeys(c.attr("analyte") for c in own if c.attr("analyte")))
+        # a term that names its sample ("CSF protein") keeps it
+        samples = {_sample(c) for c in own}
+        named, sure = sample
+        own_sample = len(samples) == 1 and samples != {"blood"}
+        want = next(iter(samples)) if own_sample else (named or "blood")
+        specific = sorted({c.key: c for a in analytes for c in self._by_sample.get((a or "", want), [])}.values(),
+                          key=_preference)
+        if specific:
+            return specific
+        if sure and want != "blood" and not own_sample:
+            return []
+        if analyte:
+            return [c for s_ in ("blood",) for c in self._by_sample.get((analyte, s_), [])]
+        return sorted(own, key=_preference)
 
     def lab_key(self, keys: tuple[str, ...], unit: str | None, qualitative_only: bool = False,
-                strict: bool = False, analyte: str | None = None) -> tuple[str | None, str | None]:
-        """The lab row for these keys and the written unit, and the UCUM unit to record."""
-        if analyte is not None:
-            concepts = [c for c in self.maps.category("lab") if c.attr("analyte") == analyte]
-        else:
-            concepts = [self.maps[k] for k in keys if k.startswith("lab.")]
+                strict: bool = False, analyte: str | None = None,
+                sample: tuple[str | None, bool] = (None, False)) -> tuple[str | None, str | None]:
+        """The lab row for these keys (or this analyte), the sample and the written unit, and the
+        UCUM unit to record."""
+        concepts = self._candidates(keys, analyte, sample)
         if qualitative_only:
             qual = [c for c in concepts if c.attr("value") == "qualitative"]
             if qual:
                 return qual[0].key, None
             return (None if strict else (concepts[0].key if concepts else None)), None
         quant = [c for c in concepts if c.attr("value", "quantity") != "qualitative"]
+        if not unit:
+            # a generated row is chosen by its unit only: a bare number ("HER2 1+") is not its value
+            quant = [c for c in quant if c.attr("generated") is None]
+            return (quant[0].key, "") if quant else (None, None)
         if not quant:
             return None, None
-        if not unit:
-            return quant[0].key, ""
 
         def allowed(c: Concept) -> list[str]:
             return [u.strip() for u in (c.attr("units") or c.attr("unit") or "").split(",") if u.strip()]

@@ -66,7 +66,7 @@ class Rules:
     enlarged_words: re.Pattern[str]
     enlarged_kinds: dict[str, str]
     disseminated: re.Pattern[str]
-    specimens: list[tuple[re.Pattern[str], dict[str, str]]]
+    samples: list[tuple[str, re.Pattern[str]]]
     site_verbs: frozenset[str]
     measured_by: dict[str, str]
     unit_implies: dict[str, str]
@@ -135,8 +135,7 @@ class Rules:
             enlarged_words=words_re(rel.get("enlarged_site", {}).get("words", [])),
             enlarged_kinds=rel.get("enlarged_site", {}).get("kinds", {}),
             disseminated=re.compile(rel.get("disseminated", r"(?!)"), re.I),
-            specimens=[(re.compile(sp["words"], re.I), dict(sp.get("analytes", {})))
-                       for sp in rel.get("specimen_context", [])],
+            samples=[(name, re.compile(rx, re.I)) for name, rx in r.get("lab_names", {}).get("samples", {}).items()],
             site_verbs=lower_set("site_verbs"),
             measured_by=rel.get("measured_by", {}),
             unit_implies=rel.get("unit_implies", {}),

@@ -75,6 +75,7 @@ class SentenceView:
     sites: tuple[Match, ...]
     term_spans: tuple[tuple[int, int], ...]     # terms other than body sites
     dates: tuple[tuple[int, int, str], ...]
+    sample: str | None = None     # the sample a heading line above names ("CSF microscopy and culture")
 
     @property
     def text(self) -> str:

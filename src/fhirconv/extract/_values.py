@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..mappings import Concept
@@ -31,7 +32,10 @@ _COMPARATOR = re.compile(r"(<=|>=|≤|≥|<|>|\bless than|\bgreater than|\bmore 
                          re.I)
 _COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": ">=", "less than": "<",
                 "greater than": ">", "more than": ">", "over": ">", "below": "<", "above": ">"}
-_UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "³": "3", "²": "2", "⁹": "9", "×": "x", "º": "°"})
+# superscripts read as the digits they stand for: "10⁹/L" and "109/L" (a superscript lost in PDF
+# extraction) are one spelling
+_UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
+                             "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "⁻": "-", "×": "x", "º": "°"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,16 @@ class UnitReader:
 
     def at(self, text: str, pos: int) -> tuple[str, int] | None:
         """(UCUM code, end offset) of a unit starting at ``pos`` (after optional space)."""
-        m = self._re.match(text.translate(_UNIT_TRANS).lower(), pos)
+        m = self._re.match(_unit_text(text), pos)
         if not m:
             return None
         return self._forms[m.group(1)], m.end()
+
+
+@lru_cache(maxsize=64)
+def _unit_text(text: str) -> str:
+    """The sentence as units are matched in it, made once per sentence (not once per number)."""
+    return text.translate(_UNIT_TRANS).lower()
 
 
 def parse_number(raw: str) -> float:

@@ -1,0 +1,115 @@
+"""Laboratory results in the forms texts use: generated LOINC rows, the sample a test was run on,
+powers of ten, on sentences written for these tests."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from fhirconv import extract_text
+
+ROOT = Path(__file__).resolve().parents[1]
+INTRO = "A 48-year-old man was admitted. "
+
+
+def labs(text: str) -> list[tuple[str, object, object]]:
+    ex = extract_text(INTRO + text)
+    return [(f.concept, f.attr("value"), f.attr("unit")) for f in ex.patients[0].facts if f.kind == "lab"]
+
+
+def codes(text: str, maps) -> dict[str, object]:
+    return {maps[k].code or k: v for k, v, _ in labs(text)}
+
+
+@pytest.mark.parametrize("sentence,code,value", [
+    ("Cardiac troponin I was 2.4 ng/mL on arrival.", "10839-9", 2.4),
+    ("His troponin-I of 0.9 ng/ml was raised.", "10839-9", 0.9),
+    ("BNP was 880 pg/mL.", "30934-4", 880),
+    ("Echocardiography showed an ejection fraction of 35%.", "10230-1", 35),
+    ("LVEF 55 %.", "10230-1", 55),
+])
+def test_tests_named_as_texts_name_them(sentence, code, value, maps):
+    assert codes(sentence, maps).get(code) == value
+
+
+@pytest.mark.parametrize("sentence", [
+    "A lumbar puncture showed protein 1.9 g/L and a white cell count of 40 x 10^6/L.",
+    "CSF analysis: protein 1.9 g/L, white cell count 40 x10^6/L.",
+    "Protein in the CSF was 1.9 g/L; white cells in the cerebrospinal fluid 40 × 10⁶/L.",
+])
+def test_the_sample_named_chooses_the_code(sentence, maps):
+    got = codes(sentence, maps)
+    assert got.get("2880-3") == 1.9          # protein in CSF, not serum protein
+    assert got.get("26465-5") == 40          # leukocytes in CSF, not the blood count
+
+
+def test_a_heading_names_the_sample_of_the_lines_under_it(maps):
+    text = "\n\nCSF results\nProtein: 0.8 g/L\nWCC: 5 x 10^6/L\n\nBlood tests\nWCC: 11.2 x10^9/L"
+    got = labs(text)
+    by_code = {maps[k].code: v for k, v, _ in got}
+    assert by_code.get("2880-3") == 0.8 and by_code.get("26465-5") == 5
+    blood = [v for k, v, _ in got if maps[k].attr("analyte") == "leukocytes" and not maps[k].attr("sample")]
+    assert blood == [11.2]
+
+
+def test_a_test_surely_on_a_sample_without_a_code_is_not_given_the_blood_code(maps):
+    # no CSF neutrophil count is confirmed: the value must not become a blood neutrophil count
+    got = labs("CSF analysis showed neutrophils 12 x 10^6/L.")
+    assert not any(maps[k].attr("analyte") == "neutrophils" for k, _, _ in got)
+
+
+def test_a_sample_named_far_before_does_not_drop_a_blood_test(maps):
+    got = labs("A urine culture grew Escherichia coli, and on the same day his haemoglobin was 9.8 g/dL.")
+    assert any(maps[k].attr("analyte") == "hemoglobin" and v == 9.8 for k, v, _ in got)
+
+
+def test_a_generated_row_needs_a_unit(maps):
+    # a bare number after HER2 is a score, never a serum HER2 concentration
+    got = labs("The tumour was HER2 1+ on immunohistochemistry.")
+    assert not any(maps[k].attr("generated") for k, _, _ in got)
+
+
+@pytest.mark.parametrize("written", ["x 10^6/L", "× 10⁶/L", "x10(6)/L", "x 106/L"])
+def test_powers_of_ten_every_way(written, maps):
+    got = labs(f"CSF white cell count was 7 {written}.")
+    assert ("lab.loinc_26465_5", 7.0, "10*6/L") in got
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("build_lab_table", ROOT / "scripts" / "build_lab_table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_lab_table_is_reproducible():
+    script = _load_script()
+    shipped = (ROOT / "mappings" / "labs_loinc.tsv").read_text(encoding="utf-8")
+    assert script.build(ROOT / "mappings") == shipped
+
+
+def test_component_names():
+    script = _load_script()
+    assert script.component_names("Troponin I.cardiac") == ["troponin i cardiac", "cardiac troponin i"]
+    assert script.component_names("Bilirubin.total") == ["bilirubin total", "total bilirubin"]
+    assert script.component_names("Hepatitis B virus surface Ag") == []      # an antigen: named by hand only
+
+
+def test_every_generated_code_is_in_the_shipped_reference(maps):
+    ref = ROOT / "src" / "fhirconv" / "validate" / "data" / "terminology" / "loinc.tsv.gz"
+    with gzip.open(ref, "rt", encoding="utf-8") as fh:
+        known = {line.split("\t", 1)[0] for line in fh if not line.startswith("#")}
+    generated = [c for c in maps.category("lab") if c.attr("generated")]
+    assert len(generated) > 50
+    assert {c.code for c in generated} <= known
+
+
+def test_a_prose_sentence_ends_the_sample_of_a_heading(maps):
+    text = ("\n\nCSF analysis\nProtein: 0.8 g/L\n"
+            "He was treated with intravenous immunoglobulin, and his haemoglobin fell to 8.1 g/dL.")
+    got = labs(text)
+    assert any(maps[k].attr("analyte") == "hemoglobin" and v == 8.1 for k, v, _ in got)
