@@ -56,7 +56,7 @@ LINK_ATTRS = {"site": "body_site", "secondary": "disorder", "parent": "body_site
 KNOWN_ATTRS_FALLBACK = {
     "neoplasm", "site", "secondary", "parent", "paired", "laterality", "class", "kind", "broader", "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "components",
-    "note", "region", "type", "group", "system_name", "specimen", "sample", "generated",
+    "note", "region", "type", "group", "system_name", "specimen", "sample", "generated", "refers",
 }
 
 # --- check digits -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ KNOWN_ATTRS = {
     "neoplasm", "site", "sites", "absent", "secondary", "parent", "paired", "laterality", "class", "kind", "broader",
     "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "note",
-    "region", "type", "group", "system_name", "specimen", "components", "sample", "generated",
+    "region", "type", "group", "system_name", "specimen", "components", "sample", "generated", "refers",
 }
 
 

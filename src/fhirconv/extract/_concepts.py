@@ -17,6 +17,29 @@ _DEFINED = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,9})\)|(?<=\w)/([A-Z]{2,6})\b")
 _DETERMINERS = ("a", "an", "the", "his", "her", "their", "its", "some")
 
 
+def long_form_start(before: str, short: str) -> int | None:
+    """Where the long form of ``short`` begins in the text just before it (Schwartz & Hearst 2003):
+    the letters of the short form, in order, within the last few words, the first one starting a
+    word. None when they do not spell it."""
+    letters = [ch.lower() for ch in short if ch.isalnum()]
+    words = list(re.finditer(r"[A-Za-z0-9]+", before))[-(min(len(letters) + 5, 2 * len(letters))):]
+    if not letters or not words:
+        return None
+    li = len(letters) - 1
+    pos = len(before)
+    for w in reversed(words):
+        token = w.group(0).lower()
+        i = len(token) - 1
+        while i >= 0 and li >= 0:
+            if token[i] == letters[li] and (li > 0 or i == 0):
+                li -= 1
+            i -= 1
+        pos = w.start()
+        if li < 0:
+            return pos
+    return None
+
+
 class ConceptFinder:
     """Finds the mappings' terms in a sentence; read-only, shared across documents."""
 
@@ -42,9 +65,14 @@ class ConceptFinder:
         matches = self.matcher.find(text)
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
+            short = m.group(1) or m.group(2)
             prev = [mt for mt in matches if mt.end <= m.start() and m.start() - mt.end <= 2]
+            if not prev and m.group(1):
+                # "computed tomography of the brain (CTB)": the long form the letters spell out
+                start = long_form_start(text[:m.start()], short)
+                prev = [mt for mt in matches if start is not None and mt.start == start]
             if prev:
-                abbrev[m.group(1) or m.group(2)] = prev[-1].keys
+                abbrev[short] = prev[-1].keys
         if abbrev:
             matches = self._with_abbreviations(text, matches, abbrev)
         matches = matches + self.site_matcher.find(text)

@@ -29,7 +29,7 @@ _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 # between a modality and the region examined: "CT (scan) of the chest, abdomen and pelvis"
 _REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
                          r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
-_ON_EXAM = re.compile(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$")
+_ON_EXAM = re.compile(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", re.I)
 _NEGATION_BEFORE = re.compile(r"\b(?:no|not|without)\b", re.I)
 _METASTATIC_BEFORE = re.compile(r"\bmetastatic\s+(?:\w+\s+)?$")
 _ABSENT_FLIP = {Assertion.PRESENT: Assertion.NEGATED, Assertion.NEGATED: Assertion.PRESENT}
@@ -317,6 +317,9 @@ class Extractor:
             return
         if concept.key in seen:
             return  # "magnetic resonance imaging (MRI)": one examination named twice
+        if concept.attr("refers") and (any(self.maps[k].code == concept.code for k in seen) or any(
+                f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts)):
+            return  # "On T2-weighted images ...": a sequence or view of the examination already reported
         vm = r.exam_result.search(text, mt.end)
         if vm and vm.start() - mt.end > 120:
             vm = None
