@@ -187,3 +187,15 @@ def test_a_value_written_with_a_comparison_keeps_its_comparator():
                if "valueQuantity" in o}
     assert by_unit["ng/mL"]["comparator"] == ">" and by_unit["m[IU]/L"]["comparator"] == "<"
     assert "comparator" not in by_unit["g/dL"]
+
+
+def test_reference_range_is_written_and_valid():
+    import fhirconv
+    bundle = fhirconv.convert_text("A 57-year-old woman presented with confusion. "
+                                   "Corrected calcium was 3.4 mmol/L (2.1-2.6).")
+    obs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+           and e["resource"].get("referenceRange")]
+    assert [o["referenceRange"][0]["low"]["value"] for o in obs] == [2.1]
+    assert obs[0]["referenceRange"][0]["high"] == {"value": 2.6, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
+                                                   "code": "mmol/L"}
+    assert fhirconv.validate(bundle) == []

@@ -144,3 +144,22 @@ def test_a_daily_excretion_in_its_ucum_unit(units):
     assert q("urine protein 8.2 g/24 h", units) == [(8.2, "g/(24.h)")]
     assert q("proteinuria 350 mg/24 hours", units) == [(350.0, "mg/(24.h)")]
     assert q("3.5 g/day", units) == [(3.5, "g/d")]
+
+
+@pytest.mark.parametrize("sentence,low,high", [
+    ("calcium 3.1 mmol/L (2.1-2.6)", 2.1, 2.6),
+    ("CEA 12 ng/mL (normal < 5)", None, 5.0),
+    ("platelets 98 x10^9/L (reference range: 150 to 400)", 150.0, 400.0),
+    ("ferritin 14 ng/mL (N > 30)", 30.0, None),
+])
+def test_reference_range_after_a_value(sentence, low, high, units):
+    (found,) = [x for x in quantities(sentence, 0, len(sentence), units) if x.unit]
+    assert (found.low, found.high) == (low, high)
+
+
+def test_serial_values_keep_the_unit_and_their_order():
+    from fhirconv import extract_text
+    ex = extract_text("A 70-year-old man was confused. His sodium was 116 mmol/L on admission, "
+                      "rose to 124 by the next morning and was 131 on discharge.")
+    values = [f.attr("value") for f in ex.patients[0].facts if f.kind == "lab" and f.attr("unit") == "mmol/L"]
+    assert values[:2] == [116, 124]

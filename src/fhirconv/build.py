@@ -385,6 +385,11 @@ class Builder:
             if unit:
                 q.update({"unit": unit, "system": UCUM, "code": unit})
             res["valueQuantity"] = q
+            bounds = {name: f.attr(name) for name in ("low", "high") if f.attr(name) is not None}
+            if bounds:
+                res["referenceRange"] = [{name: {"value": _num(v), **({"unit": unit, "system": UCUM, "code": unit}
+                                                                     if unit else {})}
+                                          for name, v in bounds.items()}]
         elif value in ("positive", "negative"):
             qual = self._concept(f"qualifier.{value}")
             res["valueCodeableConcept"] = self._cc(qual, value)

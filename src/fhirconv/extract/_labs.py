@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from ..mappings import Concept, Mappings, Match
@@ -14,6 +15,10 @@ from ._state import OpenTest, PatientState, SentenceView
 from ._values import Quantity, qualitative, quantities
 
 _CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?$", re.I)
+# a change of a value over time, right before the next value: "rose to", "fell to 98 on day 3"
+_TREND = re.compile(r"\b(?:rose|rising|increased|increasing|fell|falling|decreased|decreasing|dropped|declined|"
+                    r"improved|normali[sz]ed|returned|peaked|climbed|reached|recovered)\b(?:\s+\w+){0,3}?"
+                    r"\s+(?:to|at|of)\s*$", re.I)
 _SHARED_UNIT = re.compile(r"\s*(?:to|and|-|–|,)\s*")
 _HEADING_LIKE = re.compile(r"\W*(?:\w+[\s,/&-]+){0,6}\w+\W*(?<![.!?])")
 # a line of results ("Protein: 0.8 g/L", "WCC 5 x 10^6/L"), not a sentence of prose
@@ -75,7 +80,11 @@ class LabReader:
             # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers joined to it
             for i in range(len(qs) - 2, -1, -1):
                 if not qs[i].unit and qs[i + 1].unit and _SHARED_UNIT.fullmatch(text[qs[i].end:qs[i + 1].start]):
-                    qs[i] = Quantity(qs[i].value, qs[i + 1].unit, qs[i].start, qs[i].end, qs[i].comparator)
+                    qs[i] = replace(qs[i], unit=qs[i + 1].unit)
+            # "118 mmol/L on admission and rose to 125": a later value of the same test keeps its unit
+            for i in range(1, len(qs)):
+                if not qs[i].unit and qs[i - 1].unit and _TREND.search(text, qs[i - 1].end, qs[i].start):
+                    qs[i] = replace(qs[i], unit=qs[i - 1].unit)
             qs = [q for q in qs if q.unit] or qs[:1]
             if len(group) > 1 and len(qs) >= len(group):
                 pairs = [(mt, [q]) for mt, q in zip(group, qs[: len(group)], strict=False)]
@@ -162,8 +171,14 @@ class LabReader:
             if self.maps[key].attr("value") == "bp_panel":
                 continue
             attrs = [("value", q.value), ("unit", unit)] + ([("comparator", q.comparator)] if q.comparator else [])
+            if q.low is not None:
+                attrs.append(("low", q.low))
+            if q.high is not None:
+                attrs.append(("high", q.high))
+            # a value with a date of its own ("98 on 3 May") is dated so
+            when = nearest_date(sv.dates, q.start) if any(mt.end <= d[0] <= q.end for d in sv.dates) else date
             p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
-                                section, tuple(attrs + dated)))
+                                section, tuple(attrs + ([("date", when)] if when else []))))
             emitted = True
         if emitted or analyte is not None:
             return

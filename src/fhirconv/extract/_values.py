@@ -45,6 +45,15 @@ class Quantity:
     start: int         # offsets in the sentence
     end: int
     comparator: str = ""   # FHIR Quantity.comparator: "<", "<=", ">=", ">" ("TSH < 0.01 mIU/L")
+    low: float | None = None    # the reference range written after it ("(135-145)", "(normal < 35)")
+    high: float | None = None
+
+
+# "(135-145)", "(normal 135–145 mmol/L)", "(reference range: 0.1-0.3)", "(N: 2.1 to 2.6)"
+_RANGE = re.compile(r"\(\s*(?:(?:normal|reference|ref\.?|range|n)\b[\w\s.]*?[:=]?\s*)?"
+                    r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\b[^)]{0,20}\)", re.I)
+_RANGE_ONE = re.compile(r"\(\s*(?:(?:normal|reference|ref\.?|range|n)\b[\w\s.]*?[:=]?\s*)?"
+                        r"(<|>|≤|≥|<=|>=|up to|below|above)\s*(\d+(?:\.\d+)?)\b[^)]{0,20}\)", re.I)
 
 
 class UnitReader:
@@ -94,8 +103,24 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
         code, stop = (unit if unit else ("", m.end()))
         cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
         comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
-        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator))
+        low, high = reference_range(sentence, stop)
+        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator, low, high))
     return out
+
+
+def reference_range(sentence: str, pos: int) -> tuple[float | None, float | None]:
+    """(low, high) of a reference range in parentheses right after a value, else (None, None)."""
+    rest = sentence[pos:pos + 60]
+    lead = len(rest) - len(rest.lstrip())
+    m = _RANGE.match(rest, lead)
+    if m:
+        low, high = float(m.group(1)), float(m.group(2))
+        return (low, high) if low <= high else (None, None)
+    m = _RANGE_ONE.match(rest, lead)
+    if m:
+        bound = float(m.group(2))
+        return (None, bound) if m.group(1).lower() in ("<", "≤", "<=", "up to", "below") else (bound, None)
+    return None, None
 
 
 def find_dates(text: str) -> list[tuple[int, int, str, str]]:
