@@ -132,3 +132,21 @@ def studies(text: str) -> list[str]:
 ])
 def test_imaging_examinations_counted_once(text, expected):
     assert studies(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("The carcinoma was ER/PR positive and HER2 negative.", {"er": "positive", "pr": "positive", "her2": "negative"}),
+    ("Immunohistochemistry: ER positive at 240, PR negative.", {"er": "positive", "pr": "negative"}),
+])
+def test_receptor_status(text, expected, maps):
+    ex = extract_text(INTRO + text)
+    got = {maps[f.concept].attr("analyte"): f.attr("value") for f in ex.patients[0].facts if f.kind == "lab"}
+    assert got == expected
+
+
+def test_a_slash_defines_an_abbreviation_only_when_its_letters_spell_the_term():
+    ex = extract_text(INTRO + "He was jaundiced (total bilirubin/TB 82 umol/L). Later TB was 140 umol/L. "
+                               "He had a PE/DVT two years ago.")
+    facts = ex.patients[0].facts
+    assert not any(f.concept == "disorder.tuberculosis" for f in facts)
+    assert [f.attr("value") for f in facts if f.kind == "lab" and "bilirubin" in f.concept] == [82, 140]

@@ -67,6 +67,8 @@ class ConceptFinder:
         for m in _DEFINED.finditer(text):
             short = m.group(1) or m.group(2)
             prev = [mt for mt in matches if mt.end <= m.start() and m.start() - mt.end <= 2]
+            if m.group(2) and prev and long_form_start(text[prev[-1].start:m.start()], short) != 0:
+                continue        # "ER/PR", "PE/DVT": two terms; "total bilirubin/TB" spells its definition
             if not prev and m.group(1):
                 # "computed tomography of the brain (CTB)": the long form the letters spell out
                 start = long_form_start(text[:m.start()], short)

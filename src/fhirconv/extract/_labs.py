@@ -85,14 +85,16 @@ class LabReader:
             for i in range(1, len(qs)):
                 if not qs[i].unit and qs[i - 1].unit and _TREND.search(text, qs[i - 1].end, qs[i].start):
                     qs[i] = replace(qs[i], unit=qs[i - 1].unit)
+            after = text[group[-1].end:min(len(text), group[-1].end + 40)]
+            before = text[max(0, group[0].start - 40):group[0].start]
+            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
             qs = [q for q in qs if q.unit] or qs[:1]
+            if shared in ("positive", "negative") and qs and not qs[0].unit:
+                qs = []     # "ER positive at 250": the result is the word; the bare number is a score
             if len(group) > 1 and len(qs) >= len(group):
                 pairs = [(mt, [q]) for mt, q in zip(group, qs[: len(group)], strict=False)]
             else:
                 pairs = [(mt, qs if mt is group[-1] else []) for mt in group]
-            after = text[group[-1].end:min(len(text), group[-1].end + 40)]
-            before = text[max(0, group[0].start - 40):group[0].start]
-            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
             # "all tests except HBsAg were negative": whatever HBsAg was, it was not negative
             excepted = bool(self.rules.results_of_all_except.search(before[-25:]))
             if excepted:
