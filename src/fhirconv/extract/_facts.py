@@ -293,6 +293,11 @@ class Extractor:
                 if rx.match(following):  # "lymphoma in remission", "pneumonia resolved"
                     attrs.append(("clinical_status", status))
                     break
+        before_words = text[max(0, mt.start - 60):mt.start]
+        if self.rules.initial_diagnosis.search(before_words):
+            attrs.append(("initial", True))     # "initially diagnosed as dengue"
+        elif self.rules.revised_diagnosis.search(before_words):
+            attrs.append(("revised", True))     # "the diagnosis was revised to leptospirosis"
         # a list of alternatives under a provisional cue is a differential diagnosis
         if assertion == Assertion.POSSIBLE and re.search(r"\bor\b", text):
             assertion = Assertion.DIFFERENTIAL

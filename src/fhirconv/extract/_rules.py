@@ -75,6 +75,8 @@ class Rules:
     exam_repeat: re.Pattern[str]
     site_modifiers: frozenset[str]
     mass_words: re.Pattern[str]
+    initial_diagnosis: re.Pattern[str]
+    revised_diagnosis: re.Pattern[str]
     units: UnitReader
 
     @classmethod
@@ -144,5 +146,7 @@ class Rules:
             exam_repeat=words_re(rel.get("exam_repeat", [])),
             site_modifiers=lower_set("site_modifiers"),
             mass_words=words_re(rel.get("mass_words", [])),
+            initial_diagnosis=re.compile(rel.get("initial_diagnosis", r"(?!)"), re.I),
+            revised_diagnosis=re.compile(rel.get("revised_diagnosis", r"(?!)"), re.I),
             units=UnitReader(list(mappings.category("unit"))),
         )

@@ -38,6 +38,7 @@ class Settler:
         * a lateral organ named with one side only lends that side to the tumours of that organ.
         """
         facts = self._drop_redundant(p.facts)
+        facts = self._revised(facts)
         facts = self._refuted_forms(facts)
         facts = self._resolved_diagnoses(facts)
         masses = [f for f in facts if f.kind == "finding" and f.assertion in ASSERTED and f.attr("body_site")
@@ -80,6 +81,21 @@ class Settler:
             if f.attr("body_site") and f.attr("body_site") == other.attr("body_site") and longer:
                 return True  # 'prostate cancer' beside 'prostate adenocarcinoma'
         return False
+
+    @staticmethod
+    def _revised(facts: list[Fact]) -> list[Fact]:
+        """A first diagnosis the text later revises to another is ruled out ("initially diagnosed as
+        dengue ... the final diagnosis was leptospirosis"); without a revision it stands."""
+        revised = [f for f in facts if f.kind == "condition" and f.attr("revised") and f.assertion in ASSERTED]
+        if not revised:
+            return facts
+        out = []
+        for f in facts:
+            if f.kind == "condition" and f.attr("initial") and f.assertion in ASSERTED and any(
+                    r.span.start > f.span.start and r.concept != f.concept for r in revised):
+                f = with_attrs(f, assertion=Assertion.REFUTED)
+            out.append(f)
+        return out
 
     @staticmethod
     def _refuted_forms(facts: list[Fact]) -> list[Fact]:
