@@ -1,0 +1,67 @@
+"""Start-up cost of the command, against the bare interpreter measured in the same run.
+
+    python benchmarks/startup.py [--runs N] [--json OUT.json]
+
+Each command runs N times in a fresh process (wall clock, the machine is shared and noisy: min and
+median are reported):
+  python       ``python -c pass``: what any Python command costs
+  version      ``fhirconv --version``: imports the CLI only
+  convert_one  ``fhirconv convert <one seed> --out TMP -q``: imports and compiles everything a
+               conversion needs (mappings, extractor, lexicon, validator) for one document
+  lexicon      ``python -c "load_lexicon()"``: loading the compiled SNOMED CT dictionary alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: list[str], runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    fhirconv = str(BIN / "fhirconv")
+    seed = str(sorted((ROOT / "seeds").glob("*.txt"))[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = {
+            "python": [sys.executable, "-c", "pass"],
+            "version": [fhirconv, "--version"],
+            "convert_one": [fhirconv, "convert", seed, "--out", tmp, "-q"],
+            "lexicon": [sys.executable, "-c", "from fhirconv.lexicon import load_lexicon; load_lexicon()"],
+        }
+        report = {}
+        for name, cmd in cases.items():
+            try:
+                lo, med = run(cmd, args.runs)
+            except subprocess.CalledProcessError:
+                continue        # no lexicon in this version
+            report[f"{name}_s_min"], report[f"{name}_s_median"] = round(lo, 3), round(med, 3)
+    for k, v in report.items():
+        print(f"{k:28} {v}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
