@@ -115,24 +115,6 @@ def test_a_prose_sentence_ends_the_sample_of_a_heading(maps):
     assert any(maps[k].attr("analyte") == "hemoglobin" and v == 8.1 for k, v, _ in got)
 
 
-def studies(text: str) -> list[str]:
-    ex = extract_text(INTRO + text)
-    return [f.attr("modality") for f in ex.patients[0].facts if f.kind == "imaging"]
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("On MRI, the lesion was hyperintense.", ["MR"]),
-    ("On contrast-enhanced ultrasound the liver lesion was hypervascular.", ["US"]),
-    # an acronym of the whole phrase ("of the brain"), used again for a repeat examination
-    ("Computed tomography of the head (CTH) was normal. His sodium was 118 mmol/L. "
-     "Repeat CTH showed a subdural haematoma.", ["CT", "CT"]),
-    # a sequence is part of the examination reported, or the examination when none is
-    ("MRI of the spine showed cord compression. On T2-weighted images the cord was swollen.", ["MR"]),
-    ("On T2-weighted images there was a hyperintense lesion in the pons.", ["MR"]),
-])
-def test_imaging_examinations_counted_once(text, expected):
-    assert studies(text) == expected
-
 
 @pytest.mark.parametrize("text,expected", [
     ("The carcinoma was ER/PR positive and HER2 negative.", {"er": "positive", "pr": "positive", "her2": "negative"}),

@@ -65,6 +65,24 @@ def drop_background(rules: Rules, text: str, sentences: list[Sentence], ok: list
                 ok[i] = False
 
 
+def discussion_lead(rules: Rules, sentences: list[Sentence], ok: list[bool]) -> None:
+    """The first sentences of a discussion that report the case in the past tense, before any general
+    statement, are about the patient ("Biopsy of the lesion showed lymphoma. PET showed no uptake.")."""
+    prev: tuple[str, str] = ("", "")
+    leading = False
+    for i, s in enumerate(sentences):
+        if (s.section, s.heading) != prev:
+            leading = s.section == "discussion" and bool(rules.discussion_heading.match(s.heading))
+            prev = (s.section, s.heading)
+        if not leading:
+            continue
+        general = any(p.search(s.text) for p in (*rules.general, *rules.literature, *rules.cited))
+        if general or not rules.discussion_lead.search(s.text):
+            leading = False
+            continue
+        ok[i] = True
+
+
 def triage(rules: Rules, text: str, sentences: list[Sentence], ok: list[bool]) -> Triage:
     """Single case, case series (one patient per marker or introduction), cohort or review."""
     factual = [s for s, good in zip(sentences, ok, strict=True) if good and s.section in FACT_SECTIONS]

@@ -14,7 +14,7 @@ from typing import Any
 from ..mappings import Concept, Mappings, Match
 from ..model import Assertion, Extraction, Fact, PatientFacts, SourceDocument, Span
 from ._concepts import ConceptFinder
-from ._document import drop_background, eligible, owner, triage
+from ._document import discussion_lead, drop_background, eligible, owner, triage
 from ._labs import LabReader
 from ._relations import ASSERTED, Relations, nearest_date, span_of
 from ._rules import Rules
@@ -68,6 +68,7 @@ class Extractor:
         has_case = any(s.kind == "case" for s in sections)
         ok = [eligible(self.rules, s) for s in sentences]
         drop_background(self.rules, text, sentences, ok)
+        discussion_lead(self.rules, sentences, ok)
         found = triage(self.rules, text, sentences, ok)
         if not found.patients:
             return Extraction(doc, found.kind, (), found.warnings, _section_spans(doc, sections))
@@ -334,11 +335,6 @@ class Extractor:
         if not acted and any(f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts):
             return  # "the diagnosis on CT was ...": refers back to the examination already reported
         seen.add(concept.key)
-        # the same modality again in the very next sentence, not said to be a repeat: the same examination
-        last = p.last_exam
-        p.last_exam = (sv.sent.index, concept.code)
-        if last and last[1] == concept.code and sv.sent.index - last[0] <= 1 and not r.exam_repeat.search(text):
-            return
         # the examined region: "brain MRI", "CT of the chest and abdomen", "ultrasound of the neck"
         region = [self.sites.site(st)[0] for st in sv.sites if 0 <= mt.start - st.end <= 3
                   and not any(o.start <= st.start and st.end <= o.end for o in sv.matches
@@ -349,6 +345,15 @@ class Extractor:
                 if gap.strip().startswith(("of", "to", "(", "scan")) or region:
                     region.append(self.sites.site(st)[0])
                     mt = Match(mt.start, st.end, mt.term, mt.keys)
+        # the same modality (and region) again, not said to be a repeat or later, in the next sentence or
+        # in another section ("Imaging findings" ... "Discussion"): the same examination named again
+        last, p.last_exam = p.last_exam, (sv.sent.index, concept.code)
+        adjacent = last is not None and last[1] == concept.code and sv.sent.index - last[0] <= 1
+        if not r.exam_repeat.search(text) and (adjacent or not sv.dates and any(
+                f.kind == "imaging" and f.attr("modality") == concept.code and f.section != sv.sent.section
+                and (not region or not f.attr("body_sites") or set(region) & set(f.attr("body_sites")))
+                for f in p.facts)):
+            return
         findings = re.sub(r"^(?:that|a|an)\s+(?=\S)", "", text[vm.end():].strip(" .:")) if vm else ""
         findings = findings[:1].upper() + findings[1:]
         attrs = base + [("modality", concept.code), ("body_sites", tuple(region))]

@@ -45,6 +45,8 @@ class Rules:
     cohort: re.Pattern[str]
     single_case: re.Pattern[str]
     patient_header: re.Pattern[str]
+    discussion_lead: re.Pattern[str]
+    discussion_heading: re.Pattern[str]
     sex_words: dict[str, str]
     sex_re: re.Pattern[str]
     sex_letters: dict[str, str]
@@ -116,6 +118,8 @@ class Rules:
             cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
             single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
             patient_header=re.compile(sec.get("patient_header", r"(?!)"), re.I),
+            discussion_lead=re.compile(sec.get("discussion_lead", r"(?!)"), re.I),
+            discussion_heading=re.compile(sec.get("discussion_heading", r"(?!)"), re.I),
             sex_words=sex_words,
             sex_re=words_re(list(sex_words)),
             sex_letters={str(k).lower(): v for k, v in subj.get("sex_letters", {}).items()},

@@ -33,6 +33,7 @@ class Sentence:
     text: str
     section: str
     index: int
+    heading: str = ""       # the heading of its section ("Discussion", "Conclusions")
 
 
 @lru_cache(maxsize=16)
@@ -135,10 +136,10 @@ def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:
                 nxt = para[end:end + 3].lstrip()
                 if nxt and nxt[0].islower():
                     continue
-                _add(out, text, para_start + cut, para_start + end, sec.kind)
+                _add(out, text, para_start + cut, para_start + end, sec)
                 cut = end
             if cut < len(para):
-                _add(out, text, para_start + cut, para_start + len(para), sec.kind)
+                _add(out, text, para_start + cut, para_start + len(para), sec)
     return out
 
 
@@ -152,10 +153,10 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, str]]:
     return res
 
 
-def _add(out: list[Sentence], text: str, start: int, end: int, kind: str) -> None:
+def _add(out: list[Sentence], text: str, start: int, end: int, sec: Section) -> None:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
     if end > start:
-        out.append(Sentence(start, end, text[start:end], kind, len(out)))
+        out.append(Sentence(start, end, text[start:end], sec.kind, len(out), sec.heading))
