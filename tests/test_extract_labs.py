@@ -132,3 +132,12 @@ def test_a_slash_defines_an_abbreviation_only_when_its_letters_spell_the_term():
     facts = ex.patients[0].facts
     assert not any(f.concept == "disorder.tuberculosis" for f in facts)
     assert [f.attr("value") for f in facts if f.kind == "lab" and "bilirubin" in f.concept] == [82, 140]
+
+
+def test_a_repeated_measurement_equal_to_an_earlier_one_is_kept(maps):
+    got = labs("Troponin I was 54 ng/mL on arrival. The next day troponin I was 30 ng/mL. "
+               "Repeat troponin I was 54 ng/mL.")
+    assert [v for k, v, _ in got if maps[k].code == "10839-9"] == [54, 30, 54]
+    # the same value stated twice, not as a repeat, is one result
+    once = labs("Troponin I was 54 ng/mL. A troponin I of 54 ng/mL indicated myocardial injury.")
+    assert [v for k, v, _ in once if maps[k].code == "10839-9"] == [54]

@@ -177,8 +177,11 @@ class LabReader:
                 attrs.append(("low", q.low))
             if q.high is not None:
                 attrs.append(("high", q.high))
-            # a value with a date of its own ("98 on 3 May") is dated so
+            # a value with a date of its own ("98 on 3 May") is dated so; a repeated measurement is
+            # a value of its own even when it equals an earlier one ("repeat troponin I was 54 ng/mL")
             when = nearest_date(sv.dates, q.start) if any(mt.end <= d[0] <= q.end for d in sv.dates) else date
+            if self.rules.exam_repeat.search(text, max(0, mt.start - 30), q.end):
+                attrs.append(("repeat", sv.sent.index))
             p.facts.append(Fact("lab", key, text[mt.start:q.end], span, p.index, Assertion.PRESENT,
                                 section, tuple(attrs + ([("date", when)] if when else []))))
             emitted = True

@@ -221,7 +221,7 @@ def dedupe(facts: list[Fact]) -> list[Fact]:
         if f.kind == "condition" and f.attr("role") == "metastasis":
             key: tuple[Any, ...] = (f.kind, f.concept, f.attr("body_site"), f.assertion)
         elif f.kind == "lab":
-            key = (f.kind, f.concept, f.attr("value"), f.attr("unit"))
+            key = (f.kind, f.concept, f.attr("value"), f.attr("unit"), f.attr("date"), f.attr("repeat"))
         else:
             group = "asserted" if f.assertion in ASSERTED else f.assertion.value
             key = (f.kind, f.concept or f.text.lower(), group, f.attr("body_site"))
