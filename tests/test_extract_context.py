@@ -205,3 +205,87 @@ def test_a_value_that_declined_is_not_a_refusal():
 def test_a_diagnosis_never_proven_or_never_considered_is_not_asserted():
     assert status("A diagnosis of lymphoma could not be confirmed.", "disorder.lymphoma") == {Assertion.POSSIBLE}
     assert status("Malaria was not considered at first.", "disorder.malaria") == {Assertion.HYPOTHETICAL}
+
+
+# ---------------------------------------------------------------- scopes over coordinated lists
+@pytest.mark.parametrize(("sentence", "concepts"), [
+    # each list runs past the cue's word window: the last members were missed before
+    ("She denied headache, photophobia, neck stiffness, palpitations, syncope, vomiting and recent weight loss.",
+     ["finding.headache", "finding.vomiting", "finding.weight_loss"]),
+    ("Examination found no lymphadenopathy, hepatosplenomegaly, ascites, peripheral oedema, finger clubbing, "
+     "cyanosis, jaundice, pallor or skin rash.", ["finding.lymphadenopathy", "finding.pallor", "finding.rash"]),
+    # backward, from the cue at the end
+    ("Fever, chills, night sweats, anorexia, fatigue and weight loss were absent.",
+     ["finding.fever", "finding.chills", "finding.night_sweats", "finding.weight_loss"]),
+])
+def test_a_negation_covers_every_member_of_a_list(sentence, concepts):
+    for concept in concepts:
+        assert status(sentence, concept) == {Assertion.NEGATED}, concept
+
+
+def test_an_uncertainty_covers_every_member_of_a_list():
+    text = ("Histology was suspicious for lymphoma, amelanotic melanoma, poorly differentiated sarcoma, "
+            "germ cell tumour or metastatic carcinoma.")
+    for concept in ("disorder.lymphoma", "disorder.metastatic_malignant_neoplasm"):
+        assert status(text, concept) == {Assertion.DIFFERENTIAL}, concept
+
+
+@pytest.mark.parametrize(("sentence", "negated", "present"), [
+    # a new clause with its own subject after a comma
+    ("He had no fever, and a rash appeared on his legs.", "finding.fever", "finding.rash"),
+    ("He had no fever, chills or night sweats, and his wife noticed weight loss.", "finding.chills",
+     "finding.weight_loss"),
+    ("No fever, chills, rigors or night sweats, she had a persistent cough.", "finding.rigors", "finding.cough"),
+    # a conjunction before a verb: a new predicate
+    ("He had no fever or chills and developed a rash.", "finding.chills", "finding.rash"),
+    ("He had no nausea or vomiting and underwent surgery.", "finding.vomiting", "procedure.surgery"),
+    # a list coordinates once: after "A or B, and" comes something else
+    ("He denied fever or chills, and cough, sputum, wheeze, dyspnoea and chest pain had worsened.",
+     "finding.chills", "finding.chest_pain"),
+    # a member holds no verb: "was severe" is a statement of its own
+    ("Headache was severe, photophobia, neck stiffness, nausea and vomiting were absent.", "finding.photophobia",
+     "finding.headache"),
+    # terminators end a list as they end any scope
+    ("No fever was recorded; cough had lasted two weeks.", "finding.fever", "finding.cough"),
+    ("He was without fever but with cough.", "finding.fever", "finding.cough"),
+    ("He had no fever, and a chest CT showed a mass.", "finding.fever", "finding.mass"),
+])
+def test_a_list_ends_where_a_new_statement_begins(sentence, negated, present):
+    assert status(sentence, negated) == {Assertion.NEGATED}
+    assert status(sentence, present) == {Assertion.PRESENT}
+
+
+def test_a_suffix_cue_qualifies_its_word_not_a_list():
+    facts = facts_for("Biopsy showed breast cancer (ER-positive, PR-negative, HER2 3+).")
+    assert {f.assertion for f in facts if f.concept == "disorder.breast_cancer"} == {Assertion.PRESENT}
+
+
+def test_a_list_item_is_any_length_when_the_targets_are_known():
+    from fhirconv import load_mappings
+    from fhirconv.extract._context import ContextEngine
+
+    engine = ContextEngine(load_mappings().rules["context"])
+    text = "He denied fever, cough, antineutrophil cytoplasmic antibody associated vasculitis, rash or chest pain."
+    terms = ["fever", "cough", "antineutrophil cytoplasmic antibody associated vasculitis", "rash", "chest pain"]
+    spans = [(text.index(t), text.index(t) + len(t)) for t in terms]
+    last = spans[-1]
+    # the five-word item is too long to be taken for a list member on its words alone ...
+    assert engine.analyse(text).assertion(*last)[0] == Assertion.PRESENT
+    # ... but it is one of the sentence's concepts
+    assert engine.analyse(text, targets=spans).assertion(*last)[0] == Assertion.NEGATED
+    assert engine.analyse(text, targets=spans).assertion(*spans[0])[0] == Assertion.NEGATED
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    ("He denied any history of asthma, tuberculosis or hypertension.", "disorder.tuberculosis"),
+    # the vaccine cue qualifies "BCG" only, and ends no other scope
+    ("He reported no previous history of BCG vaccination, tuberculosis or travel abroad.",
+     "disorder.tuberculosis"),
+])
+def test_a_negated_history_is_negated(sentence, concept):
+    assert status(sentence, concept) == {Assertion.NEGATED}
+
+
+def test_a_history_after_a_negated_finding_is_a_new_cue():
+    text = "He had no fever, cough, sputum or wheeze, and a history of asthma."
+    assert status(text, "disorder.asthma") == {Assertion.HISTORICAL}
