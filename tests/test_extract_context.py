@@ -289,3 +289,74 @@ def test_a_negated_history_is_negated(sentence, concept):
 def test_a_history_after_a_negated_finding_is_a_new_cue():
     text = "He had no fever, cough, sputum or wheeze, and a history of asthma."
     assert status(text, "disorder.asthma") == {Assertion.HISTORICAL}
+
+
+# ---------------------------------------------------------------- cues from NegEx, pyConTextNLP, medspaCy
+N, R, P, D, H, S = (Assertion.NEGATED, Assertion.REFUTED, Assertion.POSSIBLE, Assertion.DIFFERENTIAL,
+                    Assertion.HYPOTHETICAL, Assertion.HISTORICAL)
+
+
+@pytest.mark.parametrize(("sentence", "concept", "expected"), [
+    # negated, forward
+    ("She never developed fever during the admission.", "finding.fever", N),
+    ("The rash lacked the features of vasculitis.", "disorder.vasculitis", N),
+    ("The chest radiograph was unremarkable for pneumonia.", "disorder.pneumonia", N),
+    ("The histology was inconsistent with lymphoma.", "disorder.lymphoma", N),
+    ("Bone marrow examination failed to demonstrate lymphoma.", "disorder.lymphoma", N),
+    ("The appearance suggested sarcoidosis rather than lymphoma.", "disorder.lymphoma", N),
+    # negated, backward
+    ("Lymphadenopathy was not evident.", "finding.lymphadenopathy", N),
+    ("Hepatomegaly was no longer present.", "finding.hepatomegaly", N),
+    ("Splenomegaly was not identified.", "finding.splenomegaly", N),
+    ("He remained pain-free after the procedure.", "finding.pain", N),
+    ("Fever, chills and weight loss were denied.", "finding.fever", N),
+    # refuted: tested negative, or diagnosed and then withdrawn
+    ("Stool cultures and dengue serology were all negative.", "disorder.dengue", R),
+    ("The patient was initially misdiagnosed with asthma.", "disorder.asthma", R),
+    ("The lesion was mistaken for a lipoma.", "disorder.lipoma", R),
+    # possible
+    ("The lesion was worrisome for lymphoma.", "disorder.lymphoma", P),
+    ("We could not exclude lymphoma.", "disorder.lymphoma", P),
+    ("Appendicitis was not ruled out.", "disorder.appendicitis", P),
+    ("Tuberculosis has not been ruled out.", "disorder.tuberculosis", P),  # not "been ruled out"
+    ("Tuberculosis could not be ruled out.", "disorder.tuberculosis", P),
+    ("Lymphoma was not excluded.", "disorder.lymphoma", P),
+    ("The lesion could be a lymphoma.", "disorder.lymphoma", P),
+    ("We suspect sarcoidosis.", "disorder.sarcoidosis", P),
+    ("Tuberculosis was not likely.", "disorder.tuberculosis", P),
+    ("He was checked for malaria.", "disorder.malaria", P),
+    ("She was initially diagnosed with pneumonia.", "disorder.pneumonia", P),
+    ("The mass was initially thought to be a lipoma.", "disorder.lipoma", P),
+    ("Lymphoma was included in the differential.", "disorder.lymphoma", D),
+    # hypothetical, historical
+    ("She is at risk for osteoporosis.", "disorder.osteoporosis", H),
+    ("Should she develop fever, antibiotics will be given.", "finding.fever", H),
+    ("He was status post mastectomy for breast cancer.", "disorder.breast_cancer", S),
+])
+def test_cues_from_the_literature(sentence, concept, expected):
+    assert status(sentence, concept) == {expected}
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    # terminators: a cue says nothing of the cause, the reason or the new presentation after it
+    ("No cause of the anaemia was identified.", "disorder.anaemia"),
+    ("Chemotherapy was not given because of neutropenia.", "disorder.neutropenia"),
+    ("She had a history of asthma and presented with fever.", "finding.fever"),
+    # pseudo-triggers: a treatment that did not help was given
+    ("There was no improvement with antibiotics.", "medication.antibiotic"),
+    ("There was a lack of response to steroids.", "medication.steroid"),
+    # "free" qualifies only the word before it
+    ("His TSH and free T4 were normal.", "lab.tsh"),
+])
+def test_terminators_and_pseudo_triggers_from_the_literature(sentence, concept):
+    assert status(sentence, concept) == {Assertion.PRESENT}
+
+
+def test_no_cue_phrase_is_listed_twice():
+    from collections import Counter
+
+    from fhirconv import load_mappings
+
+    phrases = Counter(c["phrase"] for c in load_mappings().rules["context"]["cues"])
+    assert [p for p, n in phrases.items() if n > 1] == []
+

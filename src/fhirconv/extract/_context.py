@@ -50,11 +50,20 @@ class _Run:
 
 
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str]:
-    """One pattern for all phrases, longest first; whole words where a phrase begins or ends with one."""
+    """One pattern for all phrases, longest first; whole words where a phrase begins or ends with one.
+
+    The word-boundary test stands before the alternatives, not in each: the engine then
+    skips a position inside a word at once (the pattern runs on every sentence)."""
     alts = sorted({normalize(p)[0].strip() for p in phrases if p.strip()}, key=len, reverse=True)
-    body = "|".join((r"(?<!\w)" if a[0].isalnum() else "") + re.escape(a) + (r"(?!\w)" if a[-1].isalnum() else "")
-                    for a in alts)
-    return re.compile(f"(?:{body})" if body else "(?!)")
+    words = "|".join(re.escape(a) + (r"(?!\w)" if a[-1].isalnum() else "") for a in alts if a[0].isalnum())
+    other = "|".join(re.escape(a) + (r"(?!\w)" if a[-1].isalnum() else "") for a in alts if not a[0].isalnum())
+    body = "|".join(([rf"(?<!\w)(?:{words})"] if words else []) + ([f"(?:{other})"] if other else []))
+    return re.compile(body or "(?!)")
+
+
+def _flat(items: Sequence[str | list[str]]) -> list[str]:
+    """Phrases given one a line or, for a family of them, as one list a line."""
+    return [p for item in items for p in ([item] if isinstance(item, str) else item)]
 
 
 def _words(phrases: Sequence[str]) -> frozenset[str]:
@@ -70,7 +79,7 @@ class ContextEngine:
                 for c in rules.get("cues", []) if c.get("category") in PRIORITY]
         self.cues = {c.phrase: c for c in cues}
         self._cue_re = _alternation([c.phrase for c in cues])
-        self._pseudo_re = _alternation(rules.get("pseudo", []))
+        self._pseudo_re = _alternation(_flat(rules.get("pseudo", [])))
         terms = rules.get("terminators", [])
         self._term_re = _alternation([t for t in terms if t != ";"])
         self._semicolon = ";" in terms
@@ -98,9 +107,12 @@ class ContextEngine:
             if any(s <= m.start() < e and m.end() <= e for s, e in blocked):
                 continue
             found.append((m.start(), m.end(), self.cues[m.group(0)]))
-        # a cue inside a longer one is part of it (medspaCy keeps the longest match): "not been
-        # ruled out" is not "been ruled out", "did not show" is not a bare "not"
-        cues = [c for c in found if not any(o[0] <= c[0] and c[1] <= o[1] and o[:2] != c[:2] for o in found)]
+        # a cue inside a longer one that reads the same way is part of it (medspaCy keeps the
+        # longest match): "not been ruled out" is not "been ruled out", "not have" not a bare "not";
+        # one that reads the other way is not ("X should be considered in Y": X possible, Y hypothetical)
+        opposite = {("forward", "backward"), ("backward", "forward")}
+        cues = [c for c in found if not any(o[0] <= c[0] and c[1] <= o[1] and o[:2] != c[:2]
+                                            and (c[2].direction, o[2].direction) not in opposite for o in found)]
         terms = [m.start() for m in self._term_re.finditer(norm)]
         if self._semicolon:
             terms += [i for i, ch in enumerate(norm) if ch in ";:"]
@@ -117,8 +129,8 @@ class ContextEngine:
         breakers = [m.start() for m in self._breaker_re.finditer(norm)]
         aux = sorted(breakers + [m.start() for m in self._aux_re.finditer(norm)])
         # a conjunction before a verb or a subject begins a new predicate: "no fever or chills and
-        # developed a rash"
-        first = set(breakers)
+        # developed a rash"; "lives with her husband and has diabetes"
+        first = set(aux)
         terms += [r.start for r in runs if r.conjunction and (w := bisect.bisect_left(words, r.end)) < len(words)
                   and words[w] in first]
         spans = sorted((bisect.bisect_left(idx, s), bisect.bisect_left(idx, e)) for s, e in targets or ())
