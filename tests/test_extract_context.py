@@ -360,3 +360,27 @@ def test_no_cue_phrase_is_listed_twice():
     phrases = Counter(c["phrase"] for c in load_mappings().rules["context"]["cues"])
     assert [p for p, n in phrases.items() if n > 1] == []
 
+
+# ---------------------------------------------------------------- relatives
+@pytest.mark.parametrize("sentence", [
+    "Her aunt had ovarian cancer.",
+    "Ovarian cancer was diagnosed in two of her cousins.",
+    "Her husband had pulmonary tuberculosis.",
+    "Her mother had breast cancer and her sister had ovarian cancer.",
+    "He had a family history of diabetes, hypertension and chronic kidney disease.",
+    "His brother died of colon cancer at the age of 45.",
+])
+def test_a_relatives_disease_is_not_the_patients(sentence):
+    assert [f.text for f in facts_for(sentence, "condition")] == []
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    # a relative who notices or brings: the finding is the patient's
+    ("His wife noticed jaundice.", "finding.jaundice"),
+    ("She was brought by her mother with fever.", "finding.fever"),
+    ("The patient, a mother of two, had a breast lump.", "finding.breast_lump"),
+    # a new predicate after the relative
+    ("The patient lives with her husband and has diabetes.", "disorder.diabetes"),
+])
+def test_a_relative_named_beside_the_patients_own_finding(sentence, concept):
+    assert status(sentence, concept) == {Assertion.PRESENT}
