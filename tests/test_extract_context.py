@@ -245,6 +245,8 @@ def test_an_uncertainty_covers_every_member_of_a_list():
     # a member holds no verb: "was severe" is a statement of its own
     ("Headache was severe, photophobia, neck stiffness, nausea and vomiting were absent.", "finding.photophobia",
      "finding.headache"),
+    # a verb after a comma: the subject has changed ("had not received" is the cue's own verb)
+    ("Without fever, the patient developed a rash.", "finding.fever", "finding.rash"),
     # terminators end a list as they end any scope
     ("No fever was recorded; cough had lasted two weeks.", "finding.fever", "finding.cough"),
     ("He was without fever but with cough.", "finding.fever", "finding.cough"),
@@ -384,3 +386,13 @@ def test_a_relatives_disease_is_not_the_patients(sentence):
 ])
 def test_a_relative_named_beside_the_patients_own_finding(sentence, concept):
     assert status(sentence, concept) == {Assertion.PRESENT}
+
+
+def test_a_relative_clause_belongs_to_the_relative():
+    assert not facts_for("His father, who had diabetes, died of a myocardial infarction.", "condition")
+    assert not facts_for("His father, who had diabetes, died of a myocardial infarction.", "deceased")
+
+
+def test_the_cues_own_verb_does_not_end_its_scope():
+    # and "previously" continues the negation rather than ending it
+    assert not facts_for("He had not previously received chemotherapy or radiotherapy.", "procedure")

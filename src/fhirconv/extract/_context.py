@@ -29,6 +29,7 @@ _TO_ASSERTION = {
     "possible": Assertion.POSSIBLE, "hypothetical": Assertion.HYPOTHETICAL, "historical": Assertion.HISTORICAL,
 }
 _WORD = re.compile(r"\w+")
+_OPPOSITE = {("forward", "backward"), ("backward", "forward")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,31 +111,33 @@ class ContextEngine:
         # a cue inside a longer one that reads the same way is part of it (medspaCy keeps the
         # longest match): "not been ruled out" is not "been ruled out", "not have" not a bare "not";
         # one that reads the other way is not ("X should be considered in Y": X possible, Y hypothetical)
-        opposite = {("forward", "backward"), ("backward", "forward")}
         cues = [c for c in found if not any(o[0] <= c[0] and c[1] <= o[1] and o[:2] != c[:2]
-                                            and (c[2].direction, o[2].direction) not in opposite for o in found)]
+                                            and (c[2].direction, o[2].direction) not in _OPPOSITE for o in found)]
         terms = [m.start() for m in self._term_re.finditer(norm)]
         if self._semicolon:
             terms += [i for i, ch in enumerate(norm) if ch in ";:"]
         words = [m.start() for m in _WORD.finditer(norm)]
-        runs: list[_Run] = []
-        for m in self._connector_re.finditer(norm):
-            conj, comma = m.group(0) in self._conjunctions, "," in m.group(0)
-            if runs and not norm[runs[-1].end:m.start()].strip():
-                last = runs.pop()
-                m_start, conj, comma = last.start, conj or last.conjunction, comma or last.comma
-            else:
-                m_start = m.start()
-            runs.append(_Run(m_start, m.end(), conj, comma))
+        runs = self._runs(norm)
         breakers = [m.start() for m in self._breaker_re.finditer(norm)]
-        aux = sorted(breakers + [m.start() for m in self._aux_re.finditer(norm)])
+        clause_words = sorted(breakers + [m.start() for m in self._aux_re.finditer(norm)])
         # a conjunction before a verb or a subject begins a new predicate: "no fever or chills and
         # developed a rash"; "lives with her husband and has diabetes"
-        first = set(aux)
+        first = set(clause_words)
         terms += [r.start for r in runs if r.conjunction and (w := bisect.bisect_left(words, r.end)) < len(words)
                   and words[w] in first]
         spans = sorted((bisect.bisect_left(idx, s), bisect.bisect_left(idx, e)) for s, e in targets or ())
-        return SentenceContext(self, norm, idx, cues, sorted(terms), words, runs, (breakers, aux), spans)
+        return SentenceContext(self, norm, idx, cues, sorted(terms), words, runs, (breakers, clause_words), spans)
+
+    def _runs(self, norm: str) -> list[_Run]:
+        """The list separators of a sentence; adjacent connectors (", and") make one."""
+        runs: list[_Run] = []
+        for m in self._connector_re.finditer(norm):
+            start, conj, comma = m.start(), m.group(0) in self._conjunctions, "," in m.group(0)
+            if runs and not norm[runs[-1].end:m.start()].strip():
+                last = runs.pop()
+                start, conj, comma = last.start, conj or last.conjunction, comma or last.comma
+            runs.append(_Run(start, m.end(), conj, comma))
+        return runs
 
 
 class SentenceContext:
@@ -145,7 +148,7 @@ class SentenceContext:
                  targets: list[tuple[int, int]]) -> None:
         self.engine, self.norm, self.idx, self.cues, self.terms, self.words = engine, norm, idx, cues, terms, words
         self.runs, self.run_starts, self.targets = runs, [r.start for r in runs], targets
-        # clause words: main verbs and pronouns; and those with the auxiliaries
+        # where main verbs and subject pronouns stand; and where those or auxiliaries do
         self.breakers, self.clause_words = breakers
 
     def _pos(self, original_offset: int) -> int:
@@ -174,12 +177,19 @@ class SentenceContext:
 
     def _reaches(self, a: int, b: int, cue: Cue, forward: bool) -> bool:
         """Whether the cue's scope covers the gap [a, b) between it and a target."""
-        if self._any_in(self.terms, a, b):
+        if self._any_in(self.terms, a, b) or (forward and self._new_predicate(a, b)):
             return False
         if self._nwords(a, b) > cue.window and (cue.window <= self.engine.word_window
                                                  or not self._over_list(a, b, cue.window, forward)):
             return False
         return not self._other_cue(a, b, cue, forward)
+
+    def _new_predicate(self, a: int, b: int) -> bool:
+        """A main verb or a subject after a comma or conjunction begins a new statement: "without
+        treatment, the patient developed fever" (but "had not previously received" is the cue's
+        own predicate)."""
+        r = bisect.bisect_left(self.run_starts, a)
+        return r < len(self.runs) and self.runs[r].end <= b and self._any_in(self.breakers, self.runs[r].end, b)
 
     def _over_list(self, a: int, b: int, window: int, forward: bool) -> bool:
         """The gap is the cue's own words (within the window), then a list up to the target.
