@@ -205,3 +205,194 @@ def test_a_value_that_declined_is_not_a_refusal():
 def test_a_diagnosis_never_proven_or_never_considered_is_not_asserted():
     assert status("A diagnosis of lymphoma could not be confirmed.", "disorder.lymphoma") == {Assertion.POSSIBLE}
     assert status("Malaria was not considered at first.", "disorder.malaria") == {Assertion.HYPOTHETICAL}
+
+
+# ---------------------------------------------------------------- scopes over coordinated lists
+@pytest.mark.parametrize(("sentence", "concepts"), [
+    # each list runs past the cue's word window: the last members were missed before
+    ("She denied headache, photophobia, neck stiffness, palpitations, syncope, vomiting and recent weight loss.",
+     ["finding.headache", "finding.vomiting", "finding.weight_loss"]),
+    ("Examination found no lymphadenopathy, hepatosplenomegaly, ascites, peripheral oedema, finger clubbing, "
+     "cyanosis, jaundice, pallor or skin rash.", ["finding.lymphadenopathy", "finding.pallor", "finding.rash"]),
+    # backward, from the cue at the end
+    ("Fever, chills, night sweats, anorexia, fatigue and weight loss were absent.",
+     ["finding.fever", "finding.chills", "finding.night_sweats", "finding.weight_loss"]),
+])
+def test_a_negation_covers_every_member_of_a_list(sentence, concepts):
+    for concept in concepts:
+        assert status(sentence, concept) == {Assertion.NEGATED}, concept
+
+
+def test_an_uncertainty_covers_every_member_of_a_list():
+    text = ("Histology was suspicious for lymphoma, amelanotic melanoma, poorly differentiated sarcoma, "
+            "germ cell tumour or metastatic carcinoma.")
+    for concept in ("disorder.lymphoma", "disorder.metastatic_malignant_neoplasm"):
+        assert status(text, concept) == {Assertion.DIFFERENTIAL}, concept
+
+
+@pytest.mark.parametrize(("sentence", "negated", "present"), [
+    # a new clause with its own subject after a comma
+    ("He had no fever, and a rash appeared on his legs.", "finding.fever", "finding.rash"),
+    ("He had no fever, chills or night sweats, and his wife noticed weight loss.", "finding.chills",
+     "finding.weight_loss"),
+    ("No fever, chills, rigors or night sweats, she had a persistent cough.", "finding.rigors", "finding.cough"),
+    # a conjunction before a verb: a new predicate
+    ("He had no fever or chills and developed a rash.", "finding.chills", "finding.rash"),
+    ("He had no nausea or vomiting and underwent surgery.", "finding.vomiting", "procedure.surgery"),
+    # a list coordinates once: after "A or B, and" comes something else
+    ("He denied fever or chills, and cough, sputum, wheeze, dyspnoea and chest pain had worsened.",
+     "finding.chills", "finding.chest_pain"),
+    # a member holds no verb: "was severe" is a statement of its own
+    ("Headache was severe, photophobia, neck stiffness, nausea and vomiting were absent.", "finding.photophobia",
+     "finding.headache"),
+    # a verb after a comma: the subject has changed ("had not received" is the cue's own verb)
+    ("Without fever, the patient developed a rash.", "finding.fever", "finding.rash"),
+    # terminators end a list as they end any scope
+    ("No fever was recorded; cough had lasted two weeks.", "finding.fever", "finding.cough"),
+    ("He was without fever but with cough.", "finding.fever", "finding.cough"),
+    ("He had no fever, and a chest CT showed a mass.", "finding.fever", "finding.mass"),
+])
+def test_a_list_ends_where_a_new_statement_begins(sentence, negated, present):
+    assert status(sentence, negated) == {Assertion.NEGATED}
+    assert status(sentence, present) == {Assertion.PRESENT}
+
+
+def test_a_suffix_cue_qualifies_its_word_not_a_list():
+    facts = facts_for("Biopsy showed breast cancer (ER-positive, PR-negative, HER2 3+).")
+    assert {f.assertion for f in facts if f.concept == "disorder.breast_cancer"} == {Assertion.PRESENT}
+
+
+def test_a_list_item_is_any_length_when_the_targets_are_known():
+    from fhirconv import load_mappings
+    from fhirconv.extract._context import ContextEngine
+
+    engine = ContextEngine(load_mappings().rules["context"])
+    text = "He denied fever, cough, antineutrophil cytoplasmic antibody associated vasculitis, rash or chest pain."
+    terms = ["fever", "cough", "antineutrophil cytoplasmic antibody associated vasculitis", "rash", "chest pain"]
+    spans = [(text.index(t), text.index(t) + len(t)) for t in terms]
+    last = spans[-1]
+    # the five-word item is too long to be taken for a list member on its words alone ...
+    assert engine.analyse(text).assertion(*last)[0] == Assertion.PRESENT
+    # ... but it is one of the sentence's concepts
+    assert engine.analyse(text, targets=spans).assertion(*last)[0] == Assertion.NEGATED
+    assert engine.analyse(text, targets=spans).assertion(*spans[0])[0] == Assertion.NEGATED
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    ("He denied any history of asthma, tuberculosis or hypertension.", "disorder.tuberculosis"),
+    # the vaccine cue qualifies "BCG" only, and ends no other scope
+    ("He reported no previous history of BCG vaccination, tuberculosis or travel abroad.",
+     "disorder.tuberculosis"),
+])
+def test_a_negated_history_is_negated(sentence, concept):
+    assert status(sentence, concept) == {Assertion.NEGATED}
+
+
+def test_a_history_after_a_negated_finding_is_a_new_cue():
+    text = "He had no fever, cough, sputum or wheeze, and a history of asthma."
+    assert status(text, "disorder.asthma") == {Assertion.HISTORICAL}
+
+
+# ---------------------------------------------------------------- cues from NegEx, pyConTextNLP, medspaCy
+N, R, P, D, H, S = (Assertion.NEGATED, Assertion.REFUTED, Assertion.POSSIBLE, Assertion.DIFFERENTIAL,
+                    Assertion.HYPOTHETICAL, Assertion.HISTORICAL)
+
+
+@pytest.mark.parametrize(("sentence", "concept", "expected"), [
+    # negated, forward
+    ("She never developed fever during the admission.", "finding.fever", N),
+    ("The rash lacked the features of vasculitis.", "disorder.vasculitis", N),
+    ("The chest radiograph was unremarkable for pneumonia.", "disorder.pneumonia", N),
+    ("The histology was inconsistent with lymphoma.", "disorder.lymphoma", N),
+    ("Bone marrow examination failed to demonstrate lymphoma.", "disorder.lymphoma", N),
+    ("The appearance suggested sarcoidosis rather than lymphoma.", "disorder.lymphoma", N),
+    # negated, backward
+    ("Lymphadenopathy was not evident.", "finding.lymphadenopathy", N),
+    ("Hepatomegaly was no longer present.", "finding.hepatomegaly", N),
+    ("Splenomegaly was not identified.", "finding.splenomegaly", N),
+    ("He remained pain-free after the procedure.", "finding.pain", N),
+    ("Fever, chills and weight loss were denied.", "finding.fever", N),
+    # refuted: tested negative, or diagnosed and then withdrawn
+    ("Stool cultures and dengue serology were all negative.", "disorder.dengue", R),
+    ("The patient was initially misdiagnosed with asthma.", "disorder.asthma", R),
+    ("The lesion was mistaken for a lipoma.", "disorder.lipoma", R),
+    # possible
+    ("The lesion was worrisome for lymphoma.", "disorder.lymphoma", P),
+    ("We could not exclude lymphoma.", "disorder.lymphoma", P),
+    ("Appendicitis was not ruled out.", "disorder.appendicitis", P),
+    ("Tuberculosis has not been ruled out.", "disorder.tuberculosis", P),  # not "been ruled out"
+    ("Tuberculosis could not be ruled out.", "disorder.tuberculosis", P),
+    ("Lymphoma was not excluded.", "disorder.lymphoma", P),
+    ("The lesion could be a lymphoma.", "disorder.lymphoma", P),
+    ("We suspect sarcoidosis.", "disorder.sarcoidosis", P),
+    ("Tuberculosis was not likely.", "disorder.tuberculosis", P),
+    ("He was checked for malaria.", "disorder.malaria", P),
+    ("She was initially diagnosed with pneumonia.", "disorder.pneumonia", P),
+    ("The mass was initially thought to be a lipoma.", "disorder.lipoma", P),
+    ("Lymphoma was included in the differential.", "disorder.lymphoma", D),
+    # hypothetical, historical
+    ("She is at risk for osteoporosis.", "disorder.osteoporosis", H),
+    ("Should she develop fever, antibiotics will be given.", "finding.fever", H),
+    ("He was status post mastectomy for breast cancer.", "disorder.breast_cancer", S),
+])
+def test_cues_from_the_literature(sentence, concept, expected):
+    assert status(sentence, concept) == {expected}
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    # terminators: a cue says nothing of the cause, the reason or the new presentation after it
+    ("No cause of the anaemia was identified.", "disorder.anaemia"),
+    ("Chemotherapy was not given because of neutropenia.", "disorder.neutropenia"),
+    ("She had a history of asthma and presented with fever.", "finding.fever"),
+    # pseudo-triggers: a treatment that did not help was given
+    ("There was no improvement with antibiotics.", "medication.antibiotic"),
+    ("There was a lack of response to steroids.", "medication.steroid"),
+    # "free" qualifies only the word before it
+    ("His TSH and free T4 were normal.", "lab.tsh"),
+])
+def test_terminators_and_pseudo_triggers_from_the_literature(sentence, concept):
+    assert status(sentence, concept) == {Assertion.PRESENT}
+
+
+def test_no_cue_phrase_is_listed_twice():
+    from collections import Counter
+
+    from fhirconv import load_mappings
+
+    phrases = Counter(c["phrase"] for c in load_mappings().rules["context"]["cues"])
+    assert [p for p, n in phrases.items() if n > 1] == []
+
+
+# ---------------------------------------------------------------- relatives
+@pytest.mark.parametrize("sentence", [
+    "Her aunt had ovarian cancer.",
+    "Ovarian cancer was diagnosed in two of her cousins.",
+    "Her husband had pulmonary tuberculosis.",
+    "Her mother had breast cancer and her sister had ovarian cancer.",
+    "He had a family history of diabetes, hypertension and chronic kidney disease.",
+    "His brother died of colon cancer at the age of 45.",
+])
+def test_a_relatives_disease_is_not_the_patients(sentence):
+    assert [f.text for f in facts_for(sentence, "condition")] == []
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    # a relative who notices or brings: the finding is the patient's
+    ("His wife noticed jaundice.", "finding.jaundice"),
+    ("She was brought by her mother with fever.", "finding.fever"),
+    ("The patient, a mother of two, had a breast lump.", "finding.breast_lump"),
+    # a new predicate after the relative
+    ("The patient lives with her husband and has diabetes.", "disorder.diabetes"),
+])
+def test_a_relative_named_beside_the_patients_own_finding(sentence, concept):
+    assert status(sentence, concept) == {Assertion.PRESENT}
+
+
+def test_a_relative_clause_belongs_to_the_relative():
+    assert not facts_for("His father, who had diabetes, died of a myocardial infarction.", "condition")
+    assert not facts_for("His father, who had diabetes, died of a myocardial infarction.", "deceased")
+
+
+def test_the_cues_own_verb_does_not_end_its_scope():
+    # and "previously" continues the negation rather than ending it
+    assert not facts_for("He had not previously received chemotherapy or radiotherapy.", "procedure")
