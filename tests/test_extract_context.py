@@ -327,7 +327,6 @@ N, R, P, D, H, S = (Assertion.NEGATED, Assertion.REFUTED, Assertion.POSSIBLE, As
     ("We suspect sarcoidosis.", "disorder.sarcoidosis", P),
     ("Tuberculosis was not likely.", "disorder.tuberculosis", P),
     ("He was checked for malaria.", "disorder.malaria", P),
-    ("She was initially diagnosed with pneumonia.", "disorder.pneumonia", P),
     ("The mass was initially thought to be a lipoma.", "disorder.lipoma", P),
     ("Lymphoma was included in the differential.", "disorder.lymphoma", D),
     # hypothetical, historical

@@ -93,7 +93,7 @@ class Extractor:
                 continue
             matches = tuple(self.concepts.find(sent.text, state.abbrev))
             sv = SentenceView(
-                sent, self.rules.context.analyse(sent.text), matches,
+                sent, self.rules.context.analyse(sent.text, [(mt.start, mt.end) for mt in matches]), matches,
                 tuple(mt for mt in matches if self.concepts.category(mt) == "body_site"),
                 tuple((mt.start, mt.end) for mt in matches if self.concepts.category(mt) != "body_site"),
                 tuple(dates), sample)
