@@ -36,16 +36,18 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from fhirconv.mappings import norm_term  # noqa: E402
+from fhirconv.mappings import norm_term as _norm_term  # noqa: E402
 from fhirconv.validate._terminology import sctid_problem  # noqa: E402
 
 DEFAULT_REFERENCE = ROOT.parent / "shared" / "terminology"
@@ -75,6 +77,14 @@ FORMAT = """\
 #             100 * origin class (0 published/abbrev, 1 hpo/do, 2 variant) + 10 * category position
 #             + detail (see category_order and variant_rules in lexicon.yaml)
 """
+
+
+
+
+@cache
+def norm_term(term: str) -> str:
+    """``fhirconv.mappings.norm_term``, cached: the build normalises each term several times."""
+    return str(_norm_term(term))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -120,11 +130,15 @@ def read_tsv(path: Path) -> Iterator[dict[str, str]]:
 def read_reference(path: Path) -> dict[str, ConceptTerms]:
     """The concepts with a valid id (the Verhoeff check), each with its tag and terms."""
     concepts: dict[str, ConceptTerms] = {}
+    bad: set[str] = set()
     for r in read_tsv(path):
         code = r["conceptId"].strip()
-        if sctid_problem(code):
-            continue
-        c = concepts.setdefault(code, ConceptTerms(code))
+        c = concepts.get(code)
+        if c is None:
+            if code in bad or sctid_problem(code):
+                bad.add(code)
+                continue
+            c = concepts[code] = ConceptTerms(code)
         if r["term_type"] == "FSN" and r["semantic_tag"].strip() and not c.tag:
             c.tag = r["semantic_tag"].strip()
         c.terms.append((r["term_type"], r["source_set"], clean(r["term"])))
@@ -195,11 +209,51 @@ def read_hpo(path: Path, skip_types: set[str]) -> tuple[str, list[HpoTerm]]:
 # rules
 
 
-def part_regex(part: str) -> re.Pattern[str]:
-    """A spelling part: ``^`` / ``$`` anchor it at a word's start / end."""
-    body = re.escape(part.strip("^$"))
-    return re.compile(("(?<![a-z])" if part.startswith("^") else "") + body
-                      + ("(?![a-z])" if part.endswith("$") else ""))
+def part_regex(part: str, other: str = "") -> str:
+    """A spelling part: ``^`` / ``$`` anchor it at a word's start / end. When the part is inside its pair
+    ("esophag" in "oesophag"), it must not match where the pair already stands."""
+    core, pair = part.strip("^$"), other.strip("^$")
+    body = re.escape(core)
+    at = pair.find(core) if core != pair else -1
+    if at >= 0:
+        before, after = pair[:at], pair[at + len(core):]
+        body = (f"(?<!{re.escape(before)})" if before else "") + body + (f"(?!{re.escape(after)})" if after else "")
+    return ("(?<![a-z])" if part.startswith("^") else "") + body + ("(?![a-z])" if part.endswith("$") else "")
+
+
+class Respell:
+    """All spelling pairs of one direction, applied in order to the parts a form contains (found at once by
+    an Aho-Corasick scan: most forms contain none)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.parts = [(src.strip("^$"), re.compile(part_regex(src, dst)), dst.strip("^$")) for src, dst in pairs]
+        self._scan = ahocorasick.Automaton()
+        for i, (core, _, _) in enumerate(self.parts):
+            self._scan.add_word(core, i)
+        self._scan.make_automaton()
+
+    def __call__(self, form: str) -> str:
+        found = sorted({i for _, i in self._scan.iter(form)})
+        for i in found:
+            _, pattern, replacement = self.parts[i]
+            form = pattern.sub(replacement, form)
+        return form
+
+
+@dataclass(frozen=True)
+class AttrRule:
+    """One value of an attribute: the FSN patterns that give it and those that veto it."""
+
+    value: str
+    categories: frozenset[str]
+    yes: re.Pattern[str]
+    no: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> AttrRule:
+        no = raw.get("not") or []
+        return cls(str(raw["value"]), frozenset(raw["categories"]), re.compile("|".join(raw["patterns"])),
+                   re.compile("|".join(no)) if no else None)
 
 
 @dataclass
@@ -214,8 +268,8 @@ class Rules:
     drop_heads: list[tuple[re.Pattern[str], str, frozenset[str]]]
     possessive: tuple[re.Pattern[str], list[str]]
     synonyms: list[tuple[re.Pattern[str], str, frozenset[str]]]
-    spelling_to_us: list[tuple[re.Pattern[str], str]]
-    spelling_to_gb: list[tuple[re.Pattern[str], str]]
+    spelling_to_us: Respell
+    spelling_to_gb: Respell
     adj_noun: dict[str, str]
     adj_tags: frozenset[str]
     plural_words: dict[str, str]
@@ -225,7 +279,7 @@ class Rules:
     blocklist: frozenset[str]
     common_words: frozenset[str]
     keep: frozenset[str]
-    attrs: list[tuple[str, list[dict[str, Any]]]]
+    attrs: list[tuple[str, list[AttrRule]]]
     stop_words: frozenset[str]
     # forms of body structure concepts: the tails "X of Y" may be inverted on (set by the builder)
     site_forms: frozenset[str] = frozenset()
@@ -249,8 +303,8 @@ class Rules:
             possessive=(re.compile(raw["possessive"]["pattern"]), list(raw["possessive"]["replace"])),
             synonyms=[(re.compile(r"(?<![a-z])" + re.escape(s["from"]) + r"(?![a-z])"), s["to"],
                        frozenset(s.get("tags", ()))) for s in raw["synonyms"]],
-            spelling_to_us=[(part_regex(gb), us.strip("^$")) for gb, us in pairs],
-            spelling_to_gb=[(part_regex(us), gb.strip("^$")) for gb, us in pairs],
+            spelling_to_us=Respell(pairs),
+            spelling_to_gb=Respell([(us, gb) for gb, us in pairs]),
             adj_noun=adj,
             adj_tags=frozenset(raw["adjective_noun"]["tags"]),
             plural_words={str(k): str(v) for k, v in plurals["words"].items()},
@@ -261,7 +315,7 @@ class Rules:
             blocklist=frozenset(norm_term(str(w)) for w in raw["blocklist"]),
             common_words=frozenset(norm_term(str(w)) for w in raw["common_words"]),
             keep=frozenset(norm_term(str(w)) for w in raw.get("keep", [])),
-            attrs=[(name, list(entries)) for name, entries in raw["attrs"].items()],
+            attrs=[(name, [AttrRule.of(e) for e in entries]) for name, entries in raw["attrs"].items()],
             stop_words=frozenset(str(w) for w in raw["inversion"]["stop_words"]),
         )
 
@@ -372,10 +426,8 @@ def adjective_noun(rules: Rules, form: str, tag: str) -> list[str]:
 def spelling(rules: Rules, form: str, tag: str) -> list[str]:
     """The British and the American spelling of the whole form (all pairs at once)."""
     out = []
-    for table in (rules.spelling_to_us, rules.spelling_to_gb):
-        new = form
-        for pattern, repl in table:
-            new = pattern.sub(repl, new)
+    for respell in (rules.spelling_to_us, rules.spelling_to_gb):
+        new = respell(form)
         if new != form:
             out.append(new)
     return out
@@ -482,10 +534,8 @@ def concept_attrs(rules: Rules, category: str, fsn: str) -> list[tuple[str, str]
     out = []
     for name, entries in rules.attrs:
         for e in entries:
-            if category not in e.get("categories", [category]):
-                continue
-            if any(re.search(p, text) for p in e["patterns"]) and not any(re.search(p, text) for p in e.get("not", [])):
-                out.append((name, str(e["value"])))
+            if category in e.categories and e.yes.search(text) and not (e.no and e.no.search(text)):
+                out.append((name, e.value))
                 break
     return out
 
@@ -506,9 +556,7 @@ def words_agree(rules: Rules, a: str, b: str) -> bool:
 def content_words(rules: Rules, text: str) -> list[str]:
     """The words of ``text`` that count for agreement, in American spelling."""
     ignore = set(rules.raw["agreement"]["ignore"])
-    base = norm_term(text)
-    for pattern, repl in rules.spelling_to_us:
-        base = pattern.sub(repl, base)
+    base = rules.spelling_to_us(norm_term(text))
     return [w for w in re.findall(r"[a-z0-9]+", base) if w not in ignore]
 
 
@@ -618,13 +666,21 @@ class Builder:
                 self.add(form, code, origin, d)
                 for new, rule in variants(self.rules, form, c.tag).items():
                     made.setdefault(new, rule)
+            words = {w for form in own for w in form.split()}
             for form, d in dicom:
-                if self.rules.raw["dicom_single_word_must_agree"] and own and form not in own and form not in made:
-                    self.note("one-word DICOM meaning not a form of the FSN/PT", form)
+                if self.truncation(form, c.tag, own, words, made):
+                    self.note("one-word DICOM meaning cut out of the FSN/PT", form)
                     continue
                 self.add(form, code, "dicom", d)
             for new, rule in made.items():
                 self.add(new, code, f"variant:{rule}", detail[rule])
+
+    def truncation(self, form: str, tag: str, own: set[str], words: set[str], made: dict[str, str]) -> bool:
+        """A one-word DICOM meaning that is only a word of the concept's FSN/PT (lexicon.yaml ``dicom_truncations``)."""
+        cfg = self.rules.raw["dicom_truncations"]
+        if not cfg["drop"] or tag in cfg["except_tags"]:
+            return False
+        return form in words and form not in own and form not in made
 
     def add_abbreviations(self) -> None:
         for abbrev, code in self.rules.abbreviations.items():
