@@ -21,4 +21,6 @@ def test_wheel_contains_mappings_and_definitions(tmp_path):
     assert "fhirconv/validate/data/fhir.schema.json.gz" in names
     assert "fhirconv/validate/data/terminology/snomed.tsv.gz" in names
     assert "fhirconv/validate/data/terminology/NOTICE.md" in names
+    assert "fhirconv/data/lexicon.tsv.gz" in names
+    assert "fhirconv/data/LEXICON-NOTICE.md" in names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
