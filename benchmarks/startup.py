@@ -8,6 +8,8 @@ median are reported):
   version      ``fhirconv --version``: imports the CLI only
   convert_one  ``fhirconv convert <one seed> --out TMP -q``: imports and compiles everything a
                conversion needs (mappings, extractor, lexicon, validator) for one document
+  convert_one_without_lexicon  the same with an overlay that routes no lexicon category
+               (``lexicon.yaml`` ``routing: {}``): the difference is what the lexicon costs
   lexicon      ``python -c "load_lexicon()"``: loading the compiled SNOMED CT dictionary alone
 """
 
@@ -43,10 +45,15 @@ def main() -> int:
     fhirconv = str(BIN / "fhirconv")
     seed = str(sorted((ROOT / "seeds").glob("*.txt"))[-1])
     with tempfile.TemporaryDirectory() as tmp:
+        overlay = Path(tmp) / "no-lexicon"
+        overlay.mkdir()
+        (overlay / "lexicon.yaml").write_text("routing: {}\n", encoding="utf-8")
+        out = str(Path(tmp) / "out")
         cases = {
             "python": [sys.executable, "-c", "pass"],
             "version": [fhirconv, "--version"],
-            "convert_one": [fhirconv, "convert", seed, "--out", tmp, "-q"],
+            "convert_one": [fhirconv, "convert", seed, "--out", out, "-q"],
+            "convert_one_without_lexicon": [fhirconv, "convert", seed, "--out", out, "-q", "--mappings", str(overlay)],
             "lexicon": [sys.executable, "-c", "from fhirconv.lexicon import load_lexicon; load_lexicon()"],
         }
         report = {}
@@ -56,6 +63,9 @@ def main() -> int:
             except subprocess.CalledProcessError:
                 continue        # no lexicon in this version
             report[f"{name}_s_min"], report[f"{name}_s_median"] = round(lo, 3), round(med, 3)
+    if "convert_one_without_lexicon_s_min" in report:
+        report["lexicon_startup_cost_s"] = round(report["convert_one_s_min"]
+                                                 - report["convert_one_without_lexicon_s_min"], 3)
     for k, v in report.items():
         print(f"{k:28} {v}")
     if args.json:

@@ -235,7 +235,7 @@ def test_an_uncertainty_covers_every_member_of_a_list():
     ("He had no fever, and a rash appeared on his legs.", "finding.fever", "finding.rash"),
     ("He had no fever, chills or night sweats, and his wife noticed weight loss.", "finding.chills",
      "finding.weight_loss"),
-    ("No fever, chills, rigors or night sweats, she had a persistent cough.", "finding.rigors", "finding.cough"),
+    ("No fever, chills, rigors or night sweats, she had a cough.", "finding.rigors", "finding.cough"),
     # a conjunction before a verb: a new predicate
     ("He had no fever or chills and developed a rash.", "finding.chills", "finding.rash"),
     ("He had no nausea or vomiting and underwent surgery.", "finding.vomiting", "procedure.surgery"),

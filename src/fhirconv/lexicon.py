@@ -56,12 +56,9 @@ def _parse_attrs(raw: str) -> tuple[tuple[str, str], ...]:
 
 
 @lru_cache(maxsize=1)
-def load_lexicon() -> tuple[LexEntry, ...]:
-    """Every entry of the shipped lexicon, sorted by form, then rank, then code.
-
-    Read column-wise (one split of the whole text, then ``map``): about 40,000 entries load in well under
-    a tenth of a second; repeated displays, categories and attrs share one object each.
-    """
+def columns() -> tuple[list[str], list[str], list[str], list[str], list[str], list[str], list[str]]:
+    """The file's columns (form, code, category, display, origin, attrs, rank) as lists of strings: what a
+    caller that builds its own index (``fhirconv.mappings``) reads, without an object per row."""
     text = gzip.decompress(resources.files(__package__).joinpath(*DATA).read_bytes()).decode("utf-8")
     header = _header_lines(text)
     body = text.split("\n", header)[-1] if header else text
@@ -69,6 +66,22 @@ def load_lexicon() -> tuple[LexEntry, ...]:
     if len(fields) % WIDTH:
         raise ValueError(f"{'/'.join(DATA)}: not {WIDTH} tab-separated columns on every line")
     forms, codes, categories, displays, origins, attrs, ranks = (fields[i::WIDTH] for i in range(WIDTH))
+    return forms, codes, categories, displays, origins, attrs, ranks
+
+
+def blocked_forms(rules: Mapping[str, Any] | None) -> frozenset[str]:
+    """The forms ``rules["blocklist"]`` names, as the file writes them (lower case, hyphens as spaces)."""
+    return frozenset(_norm(str(w)) for w in (rules or {}).get("blocklist", ()) or ())
+
+
+@lru_cache(maxsize=1)
+def load_lexicon() -> tuple[LexEntry, ...]:
+    """Every entry of the shipped lexicon, sorted by form, then rank, then code.
+
+    Read column-wise (one split of the whole text, then ``map``): about 40,000 entries load in well under
+    a tenth of a second; repeated displays, categories and attrs share one object each.
+    """
+    forms, codes, categories, displays, origins, attrs, ranks = columns()
     shared: dict[str, str] = {}
     parsed: dict[str, tuple[tuple[str, str], ...]] = {}
     # tens of thousands of new objects, none of them garbage: the cyclic collector would only rescan them
@@ -118,9 +131,8 @@ def usable(rules: Mapping[str, Any] | None = None, categories: Iterable[str] | N
     """The entries a run may use: without the forms ``rules["blocklist"]`` names (``mappings/lexicon.yaml``,
     overlays included, so a user can block a form without rebuilding the file), and only of ``categories``
     when given."""
-    blocked = frozenset(_norm(str(w)) for w in (rules or {}).get("blocklist", ()) or ())
     wanted = frozenset(categories) if categories is not None else None
-    return _usable(blocked, wanted)
+    return _usable(blocked_forms(rules), wanted)
 
 
 @lru_cache(maxsize=16)

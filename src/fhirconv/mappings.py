@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import bisect
 import csv
+import gc
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -40,6 +42,9 @@ SYSTEMS = {
     "": "",
 }
 COLUMNS = ("key", "system", "code", "display", "terms", "attrs", "source")
+# libyaml's safe loader when PyYAML was built with it (10x faster on the rule files), else the pure-Python one:
+# both construct only plain data (never arbitrary objects)
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ABBREV = re.compile(r"^[A-Z0-9][A-Z0-9/+\-]*[A-Z0-9+]?$")
 _NORM_DROP = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "‐": "-", "µ": "u", "μ": "u"})
 
@@ -93,7 +98,7 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return _normalize(text)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=8192)     # sentences, and the curated terms (read by the lexicon merge and the matchers)
 def _normalize(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     idx: list[int] = []
@@ -127,17 +132,46 @@ class Matcher:
     def __init__(self, concepts: Iterable[Concept]) -> None:
         self._auto = ahocorasick.Automaton()
         table: dict[str, tuple[set[str], set[str]]] = {}
+        no_case: set[str] = set()
         for c in concepts:
+            key = c.key
+            if c.file == LEXICON_FILE:
+                # the lexicon's own concepts: forms normalised when the file was built, lower case
+                # except curated abbreviations (matched in capitals)
+                for term in c.terms:
+                    if term.islower():
+                        entry = table.get(term)
+                        if entry is None:
+                            table[term] = ({key}, no_case)
+                        else:
+                            entry[0].add(key)
+                    else:
+                        keys, cased = table.setdefault(term.lower(), (set(), set()))
+                        if cased is no_case:
+                            cased = set()
+                            table[term.lower()] = (keys, cased)
+                        keys.add(key)
+                        cased.add(term)
+                continue
             for term in c.terms:
+                if term.islower() and not _NEEDS_NORM.search(term):
+                    # already normalised (the lexicon's forms) and no capitals to match: the fast path
+                    keys, _ = table.setdefault(term, (set(), no_case))
+                    keys.add(key)
+                    continue
                 n = norm_term(term)
                 if not n:
                     continue
                 keys, cased = table.setdefault(n, (set(), set()))
-                keys.add(c.key)
+                if cased is no_case:        # made by the fast path: give it a set of its own
+                    cased = set()
+                    table[n] = (keys, cased)
+                keys.add(key)
                 if _ABBREV.match(term) and any(ch.isalpha() for ch in term):
                     cased.add(term)
         for n, (keys, cased) in table.items():
-            self._auto.add_word(n, (n, tuple(sorted(keys)), tuple(sorted(cased))))
+            self._auto.add_word(n, (n, tuple(keys) if len(keys) == 1 else tuple(sorted(keys)),
+                                    tuple(sorted(cased)) if cased else ()))
         self.size = len(table)
         if table:
             self._auto.make_automaton()
@@ -206,6 +240,8 @@ class Mappings:
     folders: tuple[str, ...] = ()
     _matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _codes: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _by_category: dict[str, list[Concept]] | None = field(default=None, repr=False, compare=False)
+    _indexed: int = field(default=0, repr=False, compare=False)
     # objects compiled from these mappings by later stages (the extractor's rules), built once
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -216,13 +252,20 @@ class Mappings:
         return self.concepts.get(key)
 
     def category(self, name: str) -> Iterator[Concept]:
-        return (c for c in self.concepts.values() if c.category == name)
+        """The concepts of one category (indexed once: the lexicon makes the table large)."""
+        if self._by_category is None or self._indexed != len(self.concepts):
+            index: dict[str, list[Concept]] = {}
+            for c in self.concepts.values():
+                index.setdefault(c.category, []).append(c)
+            self._by_category, self._indexed = index, len(self.concepts)
+        return iter(self._by_category.get(name, ()))
 
     def matcher(self, *categories: str) -> Matcher:
         """A matcher over the terms of the given categories (cached)."""
         name = ",".join(sorted(categories))
         if name not in self._matchers:
-            self._matchers[name] = Matcher(c for c in self.concepts.values() if c.category in categories)
+            with paused_gc():
+                self._matchers[name] = Matcher(c for cat in sorted(set(categories)) for c in self.category(cat))
         return self._matchers[name]
 
     def known_code(self, system: str, code: str) -> bool:
@@ -296,7 +339,7 @@ def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, An
             concepts[c.key] = c
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         except yaml.YAMLError as exc:
             raise MappingsError(f"{path}: not valid YAML ({exc}); fix the file") from exc
         if not isinstance(data, dict):
@@ -313,12 +356,98 @@ def load(*overlays: str | Path) -> Mappings:
     return _load(tuple(str(Path(o).resolve()) for o in overlays))
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Build long-lived tables without the cyclic collector: tens of thousands of new objects, none of
+    them garbage, would otherwise trigger full collections that rescan them all (~0.1 s of start-up)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @lru_cache(maxsize=8)
 def _load(overlays: tuple[str, ...]) -> Mappings:
+    with paused_gc():
+        return _load_all(overlays)
+
+
+def _load_all(overlays: tuple[str, ...]) -> Mappings:
     concepts: dict[str, Concept] = {}
     rules: dict[str, Any] = {}
     base = default_folder()
     _load_folder(base, concepts, rules, overlay=False)
     for o in overlays:
         _load_folder(Path(o), concepts, rules, overlay=True)
+    if rules.get("lexicon", {}).get("routing"):
+        _add_lexicon(concepts, rules["lexicon"], rules.get("relations") or {})
     return Mappings(concepts=concepts, rules=rules, folders=(str(base), *overlays))
+
+
+SCT = SYSTEMS["sct"]
+LEXICON_FILE = "lexicon.tsv.gz"       # Concept.file of the rows the lexicon adds
+_FROM_LEXICON = (("lexicon", "1"),)
+_LEXICON_ATTRS = ("neoplasm", "class")      # the lexicon's attributes the extractor reads
+_NEEDS_NORM = re.compile(r"[-\u2010\u2013\u2014\u2018\u2019\u00b5\u03bc\t\n\r\f\v]|  |^ | $")
+
+
+def _rows_with_words(forms: list[str], words: set[str]) -> set[int]:
+    """The indices of the forms that contain one of ``words`` (one regular-expression pass over all
+    of them, not a split per form)."""
+    if not words:
+        return set()
+    text = "\n".join(forms).lower()
+    starts = [0]
+    for f in forms:
+        starts.append(starts[-1] + len(f) + 1)
+    rx = re.compile(r"(?<![^\s])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                    + r")(?![^\s])")
+    return {bisect.bisect_right(starts, m.start()) - 1 for m in rx.finditer(text)}
+
+
+def _add_lexicon(concepts: dict[str, Concept], rules: dict[str, Any], relations: dict[str, Any]) -> None:
+    """The compiled SNOMED CT lexicon under the curated tables (``mappings/lexicon.yaml``, ``routing``).
+
+    A form that is already a curated term stays that term's; the forms of a concept that a curated
+    row codes become more terms of that row; every other concept becomes a row ``<category>.sct_<id>``
+    with the lexicon's attributes (``neoplasm``, ``class``) and ``lexicon=1``. Only concepts of the
+    shipped SNOMED CT reference are in the lexicon (``scripts/build_lexicon.py``).
+    """
+    from .lexicon import blocked_forms, columns
+
+    routing: dict[str, str] = rules["routing"]
+    skip = {str(w).lower() for w in rules.get("skip_words", [])} | {
+        str(w).lower() for w in relations.get("metastasis_strong", [])}
+    curated_terms = {norm_term(t) for c in concepts.values() if c.category in routing.values() for t in c.terms}
+    by_code: dict[str, str] = {}
+    for c in concepts.values():
+        if c.system == SYSTEMS["sct"] and c.category in routing.values():
+            by_code.setdefault(c.code, c.key)
+    blocked = blocked_forms(rules)
+    extra: dict[str, list[str]] = {}
+    made: dict[str, tuple[str, str, str]] = {}
+    forms, codes, categories, displays, _, attrs, _ = columns()
+    skipped = {forms[i] for i in _rows_with_words(forms, skip)} | curated_terms | blocked
+    for form, code, category, display, attr in zip(forms, codes, categories, displays, attrs, strict=True):
+        target = routing.get(category)
+        if target is None or form in skipped or (not form.islower() and form.lower() in skipped):
+            continue
+        key = by_code.get(code) or f"{target}.sct_{code}"
+        if key in extra:
+            extra[key].append(form)
+            continue
+        extra[key] = [form]
+        if key not in concepts:
+            made[key] = (code, display, attr)
+    for key, terms in extra.items():
+        if key in concepts:
+            c = concepts[key]
+            concepts[key] = replace(c, terms=c.terms + tuple(f for f in terms if f not in c.terms))
+        else:
+            code, display, attr = made[key]
+            kept = tuple((k, v) for k, _, v in (p.partition("=") for p in attr.split(";")) if k in _LEXICON_ATTRS)
+            concepts[key] = Concept(key, SCT, code, display, tuple(terms), kept + _FROM_LEXICON,
+                                    "SNOMED CT lexicon (shipped reference)", LEXICON_FILE, 0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from .errors import MappingsError
-from .mappings import COLUMNS, SYSTEMS, Concept, Mappings, default_folder, norm_term, read_table
+from .mappings import COLUMNS, SAFE_LOADER, SYSTEMS, Concept, Mappings, default_folder, norm_term, read_table
 from .validate._terminology import dicom_problem, loinc_problem, sctid_problem
 
 # attrs whose value names another concept
@@ -23,6 +23,7 @@ KNOWN_ATTRS = {
     "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "note",
     "region", "type", "group", "system_name", "specimen", "components", "sample", "generated", "refers",
+    "lexicon",
 }
 
 
@@ -49,7 +50,7 @@ def check(*folders: str | Path) -> list[Problem]:
             problems += _check_table(path, concepts)
         for path in sorted(folder.glob("*.yaml")):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 problems.append(Problem(path.name, (mark.line + 1) if mark else 0, f"not valid YAML: {exc}"))

@@ -11,7 +11,7 @@ import re
 import threading
 from typing import Any
 
-from ..mappings import Concept, Mappings, Match
+from ..mappings import Concept, Mappings, Match, paused_gc
 from ..model import Assertion, Extraction, Fact, PatientFacts, SourceDocument, Span
 from ._concepts import ConceptFinder
 from ._document import discussion_lead, drop_background, eligible, owner, triage
@@ -44,7 +44,7 @@ class Extractor:
         """The extractor compiled for these mappings, built on first use and kept with them."""
         found = mappings.derived.get("extractor")
         if not isinstance(found, cls):
-            with _LOCK:
+            with _LOCK, paused_gc():
                 found = mappings.derived.get("extractor")
                 if not isinstance(found, cls):
                     found = mappings.derived["extractor"] = cls(mappings)

@@ -27,7 +27,8 @@ class Sites:
         # site-specific forms of generic findings: (category, kind, site) → concept ("mass" + breast →
         # breast mass); of several, the coded one with the shortest name: the most general ("Thyroid nodule")
         self._by_kind_site: dict[tuple[str, str, str], str] = {}
-        ordered = sorted(mappings.concepts.values(), key=lambda c: (not c.coded, len(c.display), c.key))
+        ordered = sorted((c for c in mappings.concepts.values() if c.attr("kind")),
+                         key=lambda c: (not c.coded, len(c.display), c.key))
         for c in ordered:
             if c.attr("kind") and c.attr("site"):
                 self._by_kind_site.setdefault((c.category, c.attr("kind") or "", c.attr("site") or ""), c.key)
