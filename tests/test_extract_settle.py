@@ -38,3 +38,20 @@ def test_a_suspected_diagnosis_the_biopsy_replaced_is_not_confirmed():
     got = conditions("Lymphoma was suspected on imaging; the biopsy showed tuberculosis.")
     assert got.get("disorder.lymphoma") not in (Assertion.PRESENT, Assertion.HISTORICAL)
     assert got.get("disorder.tuberculosis") == Assertion.PRESENT
+
+
+def test_a_first_impression_is_not_a_diagnosis():
+    got = conditions("CT showed liver lesions. The first impression was of liver metastases. "
+                     "Biopsy showed a liver abscess.")
+    assert got.get("disorder.secondary_liver") not in (Assertion.PRESENT, Assertion.HISTORICAL)
+    assert got.get("disorder.liver_abscess") == Assertion.PRESENT
+
+
+@pytest.mark.parametrize("text", [
+    "She was referred to the infectious disease outpatient department.",
+    "She was seen in the tuberculosis clinic.",
+    "A diabetes specialist reviewed her.",
+])
+def test_a_disease_naming_a_department_is_not_the_patients(text):
+    got = conditions(text)
+    assert not {k for k, v in got.items() if v == Assertion.PRESENT} - {"disorder.fever"}, got

@@ -163,3 +163,14 @@ def test_serial_values_keep_the_unit_and_their_order():
                       "rose to 124 by the next morning and was 131 on discharge.")
     values = [f.attr("value") for f in ex.patients[0].facts if f.kind == "lab" and f.attr("unit") == "mmol/L"]
     assert values[:2] == [116, 124]
+
+
+@pytest.mark.parametrize("sentence,expected", [
+    ("direct bilirubin 13·7 µmol/L", [(13.7, "umol/L")]),           # a middle dot as decimal point
+    ("alkaline phosphatase 3·43 μkat/L", [(3.43, "ukat/L")]),
+    ("fever up to 39.3℃", [(39.3, "Cel")]),
+    ("fever up to 39oC", [(39.0, "Cel")]),
+    ("temperature 38.8 °C (101.9 °F)", [(38.8, "Cel")]),             # the same value converted
+])
+def test_numbers_and_units_as_journals_print_them(sentence, expected, units):
+    assert q(sentence, units) == expected

@@ -25,7 +25,8 @@ _DATE_PATTERNS = [
                      rf"{_MON}\b(?!\s*,?\s*(?:\d))", re.I)),
     ("y", re.compile(r"\b(?:in|since|from|until|till|to|of|during|by)\s+((?:19|20)\d{2})\b(?![-/]\d)")),
 ]
-_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d,]*\.\d)")
+# a decimal point may be written as a middle dot ("13·7 µmol/L", as some journals print it)
+_NUMBER = re.compile(r"(?<![\w.,·])(\d{1,3}(?:,\d{3})+|\d+(?:[.·]\d+)?)(?![\d,]*[.·]\d)")
 _RANGE_PAREN = re.compile(r"\(\s*(?:normal|ref|reference|range|n\b|<|>|≤|≥|\d[\d.,]*\s*[-–]\s*\d)[^)]*\)", re.I)
 # a comparison written right before a value: "< 0.01", ">100", "≥ 3", "less than 5"
 _COMPARATOR = re.compile(r"(<=|>=|≤|≥|<|>|\bless than|\bgreater than|\bmore than|\bover|\bbelow|\babove)\s*$",
@@ -34,6 +35,7 @@ _COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": 
                 "greater than": ">", "more than": ">", "over": ">", "below": "<", "above": ">"}
 # superscripts read as the digits they stand for: "10⁹/L" and "109/L" (a superscript lost in PDF
 # extraction) are one spelling
+_OPEN_PAREN = re.compile(r"\s*[(\[]\s*")
 _UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
                              "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "⁻": "-", "×": "x", "º": "°"})
 
@@ -51,9 +53,9 @@ class Quantity:
 
 # "(135-145)", "(normal 135–145 mmol/L)", "(reference range: 0.1-0.3)", "(N: 2.1 to 2.6)"
 _RANGE = re.compile(r"\(\s*(?:(?:normal|reference|ref\.?|range|n)\b[\w\s.]*?[:=]?\s*)?"
-                    r"(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\b[^)]{0,20}\)", re.I)
+                    r"(\d+(?:[.·]\d+)?)\s*(?:-|–|to)\s*(\d+(?:[.·]\d+)?)\b[^)]{0,20}\)", re.I)
 _RANGE_ONE = re.compile(r"\(\s*(?:(?:normal|reference|ref\.?|range|n)\b[\w\s.]*?[:=]?\s*)?"
-                        r"(<|>|≤|≥|<=|>=|up to|below|above)\s*(\d+(?:\.\d+)?)\b[^)]{0,20}\)", re.I)
+                        r"(<|>|≤|≥|<=|>=|up to|below|above)\s*(\d+(?:[.·]\d+)?)\b[^)]{0,20}\)", re.I)
 
 
 class UnitReader:
@@ -86,7 +88,7 @@ def _unit_text(text: str) -> str:
 
 
 def parse_number(raw: str) -> float:
-    return float(raw.replace(",", ""))
+    return float(raw.replace(",", "").replace("·", "."))
 
 
 def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Quantity]:
@@ -104,8 +106,17 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
         cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
         comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
         low, high = reference_range(sentence, stop)
-        out.append(Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator, low, high))
+        q = Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator, low, high)
+        if out and _is_conversion(sentence, out[-1], q, units):
+            continue    # "38.8 °C (101.9 °F)": the same value in another unit
+        out.append(q)
     return out
+
+
+def _is_conversion(sentence: str, prev: Quantity, q: Quantity, units: UnitReader) -> bool:
+    dim = units.dims.get(q.unit)
+    return bool(prev.unit and q.unit and q.unit != prev.unit and dim and dim == units.dims.get(prev.unit)
+                and _OPEN_PAREN.fullmatch(sentence, prev.end, q.start))
 
 
 def reference_range(sentence: str, pos: int) -> tuple[float | None, float | None]:
@@ -114,11 +125,11 @@ def reference_range(sentence: str, pos: int) -> tuple[float | None, float | None
     lead = len(rest) - len(rest.lstrip())
     m = _RANGE.match(rest, lead)
     if m:
-        low, high = float(m.group(1)), float(m.group(2))
+        low, high = parse_number(m.group(1)), parse_number(m.group(2))
         return (low, high) if low <= high else (None, None)
     m = _RANGE_ONE.match(rest, lead)
     if m:
-        bound = float(m.group(2))
+        bound = parse_number(m.group(2))
         return (None, bound) if m.group(1).lower() in ("<", "≤", "<=", "up to", "below") else (bound, None)
     return None, None
 
