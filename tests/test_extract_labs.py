@@ -141,3 +141,13 @@ def test_a_repeated_measurement_equal_to_an_earlier_one_is_kept(maps):
     # the same value stated twice, not as a repeat, is one result
     once = labs("Troponin I was 54 ng/mL. A troponin I of 54 ng/mL indicated myocardial injury.")
     assert [v for k, v, _ in once if maps[k].code == "10839-9"] == [54]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("The tumour was HER2 1+.", "negative"),
+    ("HER2 was 3+ on immunohistochemistry.", "positive"),
+    ("HER2 score 0.", "negative"),
+])
+def test_a_score_means_what_it_means_for_its_test(text, value, maps):
+    got = [v for k, v, _ in labs(text) if maps[k].attr("analyte") == "her2"]
+    assert got == [value]

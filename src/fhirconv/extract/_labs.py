@@ -87,7 +87,8 @@ class LabReader:
                     qs[i] = replace(qs[i], unit=qs[i - 1].unit)
             after = text[group[-1].end:min(len(text), group[-1].end + 40)]
             before = text[max(0, group[0].start - 40):group[0].start]
-            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before)
+            shared = qualitative(after, self.rules.results) or _before_value(before, self.rules.results_before) \
+                or self._score(group[-1], after)
             qs = [q for q in qs if q.unit] or qs[:1]
             if shared in ("positive", "negative") and qs and not qs[0].unit:
                 qs = []     # "ER positive at 250": the result is the word; the bare number is a score
@@ -106,6 +107,17 @@ class LabReader:
                 if excepted:
                     assertion = Assertion.PRESENT
                 self.facts(doc, sv, p, mt, values, assertion, shared)
+
+    def _score(self, mt: Match, after: str) -> str | None:
+        """The result a score after the test name means for that test ("HER2 1+": negative)."""
+        m = self.rules.score_pattern.match(after)
+        if not m:
+            return None
+        for k in mt.keys:
+            meaning = self.rules.score_results.get(self.maps[k].attr("analyte") or "", {})
+            if m.group("score") in meaning:
+                return meaning[m.group("score")]
+        return None
 
     def results_of_all(self, sv: SentenceView, p: PatientState) -> None:
         """Give the result of "All tests were negative" to the tests listed in the sentence before."""

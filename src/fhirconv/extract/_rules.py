@@ -78,6 +78,8 @@ class Rules:
     site_modifiers: frozenset[str]
     mass_words: re.Pattern[str]
     initial_diagnosis: re.Pattern[str]
+    score_pattern: re.Pattern[str]
+    score_results: dict[str, dict[str, str]]
     revised_diagnosis: re.Pattern[str]
     units: UnitReader
 
@@ -151,6 +153,8 @@ class Rules:
             site_modifiers=lower_set("site_modifiers"),
             mass_words=words_re(rel.get("mass_words", [])),
             initial_diagnosis=re.compile(rel.get("initial_diagnosis", r"(?!)"), re.I),
+            score_pattern=re.compile(rel.get("score_pattern", r"(?!)"), re.I),
+            score_results={k: {str(a): b for a, b in v.items()} for k, v in rel.get("score_results", {}).items()},
             revised_diagnosis=re.compile(rel.get("revised_diagnosis", r"(?!)"), re.I),
             units=UnitReader(list(mappings.category("unit"))),
         )
