@@ -60,3 +60,14 @@ def test_a_discussion_that_opens_with_general_knowledge_gives_nothing():
             "Lymphoma of the breast is a rare tumour. It was first described in 1959 and presented as a mass.")
     ex = extract_text(text)
     assert not any(f.concept == "disorder.lymphoma" for f in ex.patients[0].facts)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("MRI brain: multiple ring-enhancing lesions.", ["MR"]),
+    ("CT abdomen - a 4 cm mass in the liver.", ["CT"]),
+    ("Chest radiograph: right lower lobe consolidation.", ["CR"]),
+    ("His ECG and echocardiogram were abnormal: see below.", []),     # a verb before the colon: no result line
+    ("Mammography is the first test for breast lumps.", []),
+])
+def test_a_result_line_reports_an_examination(text, expected):
+    assert studies(text) == expected

@@ -30,6 +30,8 @@ _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 _REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
                          r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
 _ON_EXAM = re.compile(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", re.I)
+_RESULT_LABEL = re.compile(r"(?:[ \t]+(?:of[ \t]+(?:the[ \t]+)?)?(?!(?:was|were|is|are|be|been|being)\b)[A-Za-z]+){0,3}"
+                           r"[ \t]*(?::|[ \t][-–—][ \t])", re.I)
 _NEGATION_BEFORE = re.compile(r"\b(?:no|not|without)\b", re.I)
 _METASTATIC_BEFORE = re.compile(r"\bmetastatic\s+(?:\w+\s+)?$")
 _ABSENT_FLIP = {Assertion.PRESENT: Assertion.NEGATED, Assertion.NEGATED: Assertion.PRESENT}
@@ -329,7 +331,8 @@ class Extractor:
         vm = r.exam_result.search(text, mt.end)
         if vm and vm.start() - mt.end > 120:
             vm = None
-        acted = vm is not None or bool(r.exam_act.search(text))
+        # "MRI brain: multiple lesions", "Chest radiograph - consolidation": a result line
+        acted = vm is not None or bool(r.exam_act.search(text)) or bool(_RESULT_LABEL.match(text, mt.end))
         if not acted and not on_exam:
             return  # the modality is talked about, no examination is reported
         if not acted and any(f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts):
