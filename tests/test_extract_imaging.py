@@ -66,7 +66,7 @@ def test_a_discussion_that_opens_with_general_knowledge_gives_nothing():
     ("MRI brain: multiple ring-enhancing lesions.", ["MR"]),
     ("CT abdomen - a 4 cm mass in the liver.", ["CT"]),
     ("Chest radiograph: right lower lobe consolidation.", ["CR"]),
-    ("His ECG and echocardiogram were abnormal: see below.", []),     # a verb before the colon: no result line
+    ("An MRI of the brain is planned: results are awaited.", []),     # planned, and a verb before the colon
     ("Mammography is the first test for breast lumps.", []),
 ])
 def test_a_result_line_reports_an_examination(text, expected):
