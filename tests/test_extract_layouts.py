@@ -115,3 +115,21 @@ def test_cited_patients_give_no_facts(cited):
     # the same disease said of her is hers
     own = extract_text("A 35-year-old woman presented with chest pain. CT showed pulmonary embolism.")
     assert "disorder.pe" in concepts(own, "condition")
+
+
+@pytest.mark.parametrize("text", [
+    "Two cases of gout.\n\nPatient 1 was a 70-year-old man with a swollen knee.\n\nPatient 2 was a 55-year-old "
+    "woman with fever.",
+    "Two cases of gout. Case A: A 70-year-old man had a swollen knee. Case B: A 55-year-old woman had fever.",
+    "Two cases of gout. The first patient, a 70-year-old man, had a swollen knee. The second patient, a "
+    "55-year-old woman, had fever.",
+])
+def test_case_series_introduced_in_running_text(text):
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES
+    assert [demographics(ex, i) for i in (0, 1)] == [("male", 70), ("female", 55)]
+
+
+def test_in_case_is_not_a_case_marker():
+    ex = extract_text("A 70-year-old man was admitted. In case a fever develops, antibiotics will be given.")
+    assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
