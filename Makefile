@@ -36,6 +36,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) node
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/push_bench.py
 
 clean:
