@@ -68,3 +68,25 @@ def test_every_concept_the_lexicon_adds_is_in_the_shipped_reference():
     added = [c for c in load().concepts.values() if c.attr("lexicon")]
     assert len(added) > 5000
     assert {c.code for c in added} <= known
+
+
+def treatments(text: str):
+    ex = extract_text(INTRO + text)
+    return [(f.kind, f.text) for f in ex.patients[0].facts if f.kind in ("procedure", "medication")]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("He underwent a pancreaticoduodenectomy.", [("procedure", "pancreaticoduodenectomy")]),     # lexicon procedure
+    ("A CT of the chest was performed.", []),                               # an imaging procedure: a study instead
+    ("A physical examination was unremarkable.", []),                       # an act of care, not a procedure
+])
+def test_procedures_of_the_lexicon(text, expected):
+    assert treatments(text) == expected
+
+
+def test_a_substance_is_a_medication_only_as_treatment():
+    maps = load()
+    treated = extract_text(INTRO + "He was treated with flecainide.")
+    assert any(f.kind == "medication" for f in treated.patients[0].facts)
+    merely = extract_text(INTRO + "Flecainide levels were not measured. Flecainide is an antiarrhythmic.")
+    assert not any(f.kind == "medication" and maps[f.concept].attr("lexicon") for f in merely.patients[0].facts)

@@ -15,6 +15,7 @@ _ENDS_PHRASE = re.compile(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|bo
                           r"(?:left|right|bilateral)?\s*$", re.I)
 _DEFINED = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,9})\)|(?<=\w)/([A-Z]{2,6})\b")
 _DETERMINERS = ("a", "an", "the", "his", "her", "their", "its", "some")
+_TREATMENT_RIVALS = frozenset({"procedure", "medication", "lab", "modality"})
 
 
 def long_form_start(before: str, short: str) -> int | None:
@@ -45,8 +46,12 @@ class ConceptFinder:
 
     def __init__(self, mappings: Mappings) -> None:
         self.maps = mappings
+        # the lexicon's procedures and substances are matched apart ("excision of the breast lump" is a
+        # procedure and still a breast lump); a curated term of any kind is never shadowed by one
+        apart = tuple(mappings.rules.get("lexicon", {}).get("matched_apart") or ())
         # body sites are matched on their own: they sit inside disease names ("breast cancer")
-        self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"))
+        self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"), apart=apart)
+        self.apart_matcher = mappings.matcher(*apart, only_lexicon=True) if apart else None
         self.site_matcher = mappings.matcher("body_site")
 
     def category(self, mt: Match) -> str:
@@ -77,6 +82,10 @@ class ConceptFinder:
                 abbrev[short] = prev[-1].keys
         if abbrev:
             matches = self._with_abbreviations(text, matches, abbrev)
+        if self.apart_matcher is not None:
+            # a lexicon procedure or substance where no curated procedure, medication, test or modality is
+            matches = matches + [a for a in self.apart_matcher.find(text) if not any(
+                mt.start < a.end and a.start < mt.end and self.category(mt) in _TREATMENT_RIVALS for mt in matches)]
         matches = matches + self.site_matcher.find(text)
         return sorted(matches + self._coordinated(text, matches), key=lambda m: (m.start, -m.end))
 

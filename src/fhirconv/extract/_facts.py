@@ -179,6 +179,8 @@ class Extractor:
                 labs.append(mt)
             elif cat == "modality":
                 self._imaging(sv, p, mt, concept, assertion, span, base, modal_seen)
+            elif cat == "medication" and concept.attr("lexicon") and not self._as_treatment(text, mt):
+                continue        # a substance the sentence does not give as treatment ("glucose was low")
             elif cat in ("procedure", "medication") and assertion in ASSERTED:
                 attrs = list(base)
                 if cat == "procedure":
@@ -198,6 +200,11 @@ class Extractor:
             self.labs.implied(doc, sv, p)
         if not summary_only or sv.sent.section == "abstract":
             self.relations.metastases(doc, sv, p)
+
+    def _as_treatment(self, text: str, mt: Match) -> bool:
+        """Does the sentence give this substance as a treatment (a treatment word before it, a dose after)?"""
+        return bool(self.rules.treatment_context.search(text, max(0, mt.start - 60), mt.start)
+                    or self.rules.treatment_dose.match(text, mt.end))
 
     # ------------------------------------------------------------------ kinds of facts
     def _deceased(self, doc: SourceDocument, sv: SentenceView, p: PatientState) -> None:

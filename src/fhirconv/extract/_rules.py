@@ -79,6 +79,8 @@ class Rules:
     mass_words: re.Pattern[str]
     initial_diagnosis: re.Pattern[str]
     score_pattern: re.Pattern[str]
+    treatment_context: re.Pattern[str]
+    treatment_dose: re.Pattern[str]
     score_results: dict[str, dict[str, str]]
     revised_diagnosis: re.Pattern[str]
     units: UnitReader
@@ -154,6 +156,8 @@ class Rules:
             mass_words=words_re(rel.get("mass_words", [])),
             initial_diagnosis=re.compile(rel.get("initial_diagnosis", r"(?!)"), re.I),
             score_pattern=re.compile(rel.get("score_pattern", r"(?!)"), re.I),
+            treatment_context=re.compile(rel.get("treatment_context", r"(?!)"), re.I),
+            treatment_dose=re.compile(rel.get("treatment_dose", r"(?!)")),
             score_results={k: {str(a): b for a, b in v.items()} for k, v in rel.get("score_results", {}).items()},
             revised_diagnosis=re.compile(rel.get("revised_diagnosis", r"(?!)"), re.I),
             units=UnitReader(list(mappings.category("unit"))),
