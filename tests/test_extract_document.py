@@ -317,3 +317,9 @@ def test_an_examination_that_rules_something_out_was_done():
                       "thrombosis. CT ruled out pulmonary embolism. An MRI was not performed.")
     assert sorted(f.attr("modality") for f in ex.patients[0].facts if f.kind == "imaging") == ["CT", "US"]
     assert {f.assertion for f in conditions(ex)} == {Assertion.REFUTED}
+
+
+def test_a_site_written_before_a_disease_is_where_it_is():
+    got = {f.concept: f.attr("body_site") for f in conditions(extract_text(
+        "A 48-year-old man presented with chest pain. Biopsy showed a primary mediastinal seminoma."))}
+    assert got.get("disorder.seminoma") == "body_site.mediastinum"      # not the testis, seminoma's usual organ

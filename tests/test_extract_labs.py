@@ -151,3 +151,11 @@ def test_a_repeated_measurement_equal_to_an_earlier_one_is_kept(maps):
 def test_a_score_means_what_it_means_for_its_test(text, value, maps):
     got = [v for k, v, _ in labs(text) if maps[k].attr("analyte") == "her2"]
     assert got == [value]
+
+
+def test_expression_negative_is_negative(maps):
+    got = {maps[k].attr("analyte"): v for k, v, _ in labs(
+        "Estrogen receptor, progesterone receptor and HER2 protein expression were negative.")}
+    assert got == {"er": "negative", "pr": "negative", "her2": "negative"}
+    assert {maps[k].attr("analyte"): v for k, v, _ in labs("Estrogen receptor expression was strong.")} \
+        == {"er": "positive"}

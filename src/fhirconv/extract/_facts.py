@@ -30,6 +30,7 @@ _GUIDANCE_BEFORE = re.compile(r"\bunder\s+(?:\w+\s+)?$", re.I)
 _REGION_GAP = re.compile(r"\s*(?:\(\w+\)\s*)?(?:scan\s+)?(?:of|to)\s+(?:the\s+|her\s+|his\s+)?"
                          r"|\s*,\s*|\s*(?:,\s*)?and\s+(?:the\s+)?")
 _ON_EXAM = re.compile(r"\b(?:on|at|by)\s+(?:\S+\s+){0,2}$", re.I)
+_SITE_BEFORE = re.compile(r"\s+(?:primary\s+)?", re.I)
 _RESULT_LABEL = re.compile(r"(?:[ \t]+(?:of[ \t]+(?:the[ \t]+)?)?(?!(?:was|were|is|are|be|been|being)\b)[A-Za-z]+){0,3}"
                            r"[ \t]*(?::|[ \t][-–—][ \t])", re.I)
 _NEGATION_BEFORE = re.compile(r"\b(?:no|not|without)\b", re.I)
@@ -262,6 +263,13 @@ class Extractor:
         role = "metastasis" if neo == "secondary" else ("primary" if neo == "malignant" else "other")
         lat = self.sites.laterality_before(text, mt.start)
         site = concept.attr("site")
+        # "primary mediastinal seminoma", "pulmonary tuberculosis": the site written right before the
+        # disease is where it is (the concept's usual organ is only a default)
+        before = next((st for st in sv.sites if st.end <= mt.start and _SITE_BEFORE.fullmatch(text, st.end, mt.start)
+                       and not any(a <= st.start and st.end <= b for a, b in sv.term_spans)), None)
+        if before is not None and (not site or concept.attr("neoplasm")):
+            site, own_lat = self.sites.site(before)
+            lat = lat or own_lat
         after = self.sites.site_after(text, mt, sv.sites, sv.term_spans)
         if after:
             # "renal calculus at the left vesicoureteric junction": the text's site is the more precise one
