@@ -325,8 +325,9 @@ def test_dry_run_without_a_reachable_server_still_validates(tmp_path: Path) -> N
     bad["entry"][0]["resource"]["birthDate"] = "yesterday"
     with FhirClient(f"http://127.0.0.1:{port}/fhir", **{**FAST, "max_attempts": 1}) as client:
         report = client.push_bundle(bad, dry_run=True)
-    assert report.exit_code == EXIT_SERVER
-    assert "cannot reach" in report.errors[0]
+    # a dry run never contacts the server: the invalid entry alone decides the exit status
+    assert report.requests == 0 and not report.errors
+    assert report.exit_code == EXIT_REJECTED
     assert report.entries[0].outcome == "rejected" and report.entries[1].outcome == "dry-run"
 
 

@@ -38,3 +38,37 @@ def test_convert_and_push_seeds_twice_changes_nothing(fhir_server: FhirTestServe
                           "--no-journal", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert all_counts(fhir_server) == expected
+
+
+def test_push_takes_a_convert_folder_as_convert_wrote_it(fhir_server: FhirTestServer, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    made = run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", "--ndjson", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert (out / "summary.json").is_file() and (out / "ndjson").is_dir()
+    # a bundle convert marked invalid stays on disk but is never pushed
+    (out / "broken.invalid.json").write_text((out / "004_dda44f8077a34663.json").read_text())
+    pushed = run_fhirconv("push", str(out), "--server", fhir_server.base, "--no-journal", cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr[-3000:] + pushed.stdout[-3000:]
+    said = pushed.stdout + pushed.stderr
+    assert "summary.json" not in said
+    assert "skipped" in said and "broken.invalid.json" in said and "ndjson" in said
+    expected: dict[str, int] = {t: 0 for t in TYPES}
+    for p in sorted(out.glob("0*.json")):
+        for e in json.loads(p.read_text())["entry"]:
+            expected[e["resource"]["resourceType"]] += 1
+    assert all_counts(fhir_server) == expected          # each bundle once: the NDJSON copy was not sent
+
+
+def test_dry_run_of_a_convert_folder_needs_no_server(tmp_path: Path) -> None:
+    import socket
+
+    out = tmp_path / "out"
+    assert run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", cwd=tmp_path).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]            # nothing listens here
+    r = run_fhirconv("push", str(out), "--server", f"http://127.0.0.1:{port}/fhir", "--dry-run", "--json",
+                     cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    assert report["requests"] == 0 and not report["errors"]

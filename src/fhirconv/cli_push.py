@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -157,7 +158,8 @@ def push_command(
     with client:
         try:
             report = client.push_files(paths, journal=journal_path, resume=resume, dry_run=dry_run, verify=verify,
-                                       max_entries=max_entries, max_bytes=max_bytes, concurrency=concurrency)
+                                       max_entries=max_entries, max_bytes=max_bytes, concurrency=concurrency,
+                                       validator=_full_validator() if dry_run else None)
         except JournalError as exc:
             _err(f"error: {exc}")
             raise typer.Exit(EXIT_REJECTED) from None
@@ -175,6 +177,19 @@ def push_command(
         if journal_path is not None and not dry_run and report.exit_code not in (0,):
             typer.echo(f"journal: {journal_path} (run again with --resume to write what is missing)")
     raise typer.Exit(report.exit_code)
+
+
+def _full_validator() -> Callable[[dict[str, Any]], list[str]]:
+    """What ``fhirconv validate`` checks, for each resource a dry run would send (imported only then:
+    a real push needs none of the validator's tables)."""
+    from .model import Severity
+    from .validate import validate_resource
+
+    def check(resource: dict[str, Any]) -> list[str]:
+        return [f"{i.location}: {i.message}" for i in validate_resource(resource, foreign=True)
+                if i.severity in (Severity.ERROR, Severity.FATAL)]
+
+    return check
 
 
 def register(app: typer.Typer) -> None:

@@ -246,9 +246,10 @@ class _Loader:
     def __init__(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
                  mode: str, run_id: str | None) -> None:
         self.errors: list[str] = []
+        self.notices: list[str] = []
         self.files: list[Path] = []
         if paths is not None:
-            self.files = expand_paths(paths)
+            self.files = expand_paths(paths, self.notices)
             if not self.files and not bundles:
                 self.errors.append("no input files found; give bundle files (.json, .ndjson) or directories")
         self.bundles = list(bundles or [])
@@ -933,6 +934,7 @@ class _Base:
         st = _State(report, {}, {}, jr, "transaction")
         st.resume = resume
         loader = _Loader(paths, bundles, mode=self.mode, run_id=run if self.tag else None)
+        report.notices.extend(n for n in loader.notices if n not in report.notices)
         if loader.errors:
             report.errors.extend(loader.errors)
             report.fatal_kind = KIND_REJECTED
@@ -1119,7 +1121,8 @@ class FhirClient(_Base):
         report = st.report
         try:
             try:
-                caps = self.capabilities() if self.check_capabilities else None
+                # a dry run never contacts the server: it plans and validates what would be sent
+                caps = self.capabilities() if self.check_capabilities and not dry_run else None
             except PushError as exc:
                 self._refused(st, planner, exc, dry_run, validator)
                 return report
@@ -1295,7 +1298,8 @@ class AsyncFhirClient(_Base):
         report = st.report
         try:
             try:
-                caps = await self.capabilities() if self.check_capabilities else None
+                # a dry run never contacts the server: it plans and validates what would be sent
+                caps = await self.capabilities() if self.check_capabilities and not dry_run else None
             except PushError as exc:
                 await asyncio.to_thread(self._refused, st, planner, exc, dry_run, validator)
                 return report

@@ -137,17 +137,56 @@ class LoadedFile:
 
 
 # --------------------------------------------------------------------------- inputs
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, and the ``*.json`` / ``*.ndjson`` files under given directories (sorted)."""
+SUMMARY_NAME = "summary.json"        # what ``fhirconv convert`` writes beside its bundles
+INVALID_SUFFIX = ".invalid.json"      # a bundle convert found invalid: kept for inspection, never pushed
+NDJSON_FOLDER = "ndjson"              # convert --ndjson: the same resources as the bundles, by type
+
+
+def is_convert_summary(path: Path) -> bool:
+    """Is this the run summary ``fhirconv convert`` writes (not a FHIR resource)?"""
+    if path.name != SUMMARY_NAME:
+        return False
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "resourceType" not in data and isinstance(data.get("documents"), list)
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]], notices: list[str] | None = None) -> list[Path]:
+    """Files as given, and the ``*.json`` / ``*.ndjson`` files under given directories (sorted).
+
+    A directory is read as ``fhirconv convert`` writes it: its ``summary.json`` is not an input,
+    ``*.invalid.json`` bundles are skipped, and its ``ndjson/`` folder (the same resources again,
+    by type) is left out; each with a one-line note in ``notices``. NDJSON given as its own input
+    (the folder or its files) is pushed.
+    """
     out: list[Path] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            out.extend(sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in (".json", ".ndjson")
-                              and not any(part.startswith(".") for part in f.relative_to(path).parts)))
-        else:
+        if not path.is_dir():
             out.append(path)
+            continue
+        found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in (".json", ".ndjson")
+                       and not any(part.startswith(".") for part in f.relative_to(path).parts))
+        converted = {f.parent for f in found if is_convert_summary(f)}
+        for f in found:
+            if f.parent in converted and f.name == SUMMARY_NAME:
+                continue
+            if f.name.endswith(INVALID_SUFFIX):
+                _note(notices, f"skipped {f}: convert found this bundle invalid (see its issues); not pushed")
+                continue
+            if f.parent.name == NDJSON_FOLDER and f.parent.parent in converted:
+                _note(notices, f"skipped {f.parent}: the bundles of {f.parent.parent} hold the same resources; "
+                               f"give {f.parent} itself to push the NDJSON")
+                continue
+            out.append(f)
     return out
+
+
+def _note(notices: list[str] | None, text: str) -> None:
+    if notices is not None and text not in notices:
+        notices.append(text)
 
 
 def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
