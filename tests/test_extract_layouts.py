@@ -133,3 +133,14 @@ def test_case_series_introduced_in_running_text(text):
 def test_in_case_is_not_a_case_marker():
     ex = extract_text("A 70-year-old man was admitted. In case a fever develops, antibiotics will be given.")
     assert ex.kind == DocumentKind.SINGLE_CASE and len(ex.patients) == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("A 45 y.o. man presented with chest pain.", ("male", 45)),
+    ("A man aged 70 presented with fever.", ("male", 70)),
+    ("The patient, 63 years of age, presented with fever.", (None, 63)),
+    ("At the age of 12 she developed seizures.", ("female", 12)),
+])
+def test_introductions_in_other_forms(text, expected):
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE and demographics(ex) == expected

@@ -97,12 +97,12 @@ def triage(rules: Rules, text: str, sentences: list[Sentence], ok: list[bool]) -
             PatientState(i, f"Case {num}", pos, starts[i + 1][1] if i + 1 < len(starts) else NO_END)
             for i, (num, pos) in enumerate(starts)))
     intros = [(s, m) for s in factual for m in rules.intro.finditer(s.text)]
-    if len({m.group(1) for _, m in intros}) >= 2:
+    if len({m.group("age") for _, m in intros}) >= 2:
         # several patients introduced one after the other, each at a sentence start
         firsts: list[tuple[str, int]] = []
         for s, m in intros:
-            if m.start() <= 2 and m.group(1) not in {a for a, _ in firsts} and s.section != "abstract":
-                firsts.append((m.group(1), s.start))
+            if m.start() <= 2 and m.group("age") not in {a for a, _ in firsts} and s.section != "abstract":
+                firsts.append((m.group("age"), s.start))
         if len(firsts) >= 2:
             return Triage(DocumentKind.CASE_SERIES, tuple(
                 PatientState(i, f"Patient {i + 1}", pos, firsts[i + 1][1] if i + 1 < len(firsts) else NO_END)

@@ -127,9 +127,9 @@ class Extractor:
             found = find_age(m.group(0), r.age, r.age_units, r.number_words)
             if found:
                 p.age = (found[0], found[1], span_of(doc, sv, m.start(), m.end()))
-            noun = m.group(2).lower()
+            noun = m.group("noun").lower()
             if noun in r.sex_words and p.sex is None:
-                p.sex = (r.sex_words[noun], span_of(doc, sv, m.start(2), m.end(2)))
+                p.sex = (r.sex_words[noun], span_of(doc, sv, m.start("noun"), m.end("noun")))
         if p.age is None and not summary_only:
             found = find_age(text, r.age, r.age_units, r.number_words)
             if found:

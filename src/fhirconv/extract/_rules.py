@@ -22,6 +22,24 @@ def words_re(words: list[str]) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(alts or ["(?!)"]) + r")\b", re.I)
 
 
+class AnyOf:
+    """Several patterns read as one: the earliest match of any (each has the same named groups)."""
+
+    def __init__(self, patterns: list[re.Pattern[str]]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str) -> re.Match[str] | None:
+        found = [m for m in (p.search(text) for p in self.patterns) if m]
+        return min(found, key=lambda m: m.start()) if found else None
+
+    def finditer(self, text: str) -> list[re.Match[str]]:
+        return sorted((m for p in self.patterns for m in p.finditer(text)), key=lambda m: m.start())
+
+
+def _patterns(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 def _need(rules: dict[str, Any], name: str) -> Any:
     if name not in rules:
         raise ExtractError(f"mappings file {name}.yaml is missing; reinstall fhirconv or restore the file")
@@ -40,7 +58,7 @@ class Rules:
     age: list[re.Pattern[str]]
     age_units: dict[str, str]
     number_words: dict[str, int]
-    intro: re.Pattern[str]
+    intro: AnyOf
     markers: re.Pattern[str]
     cohort: re.Pattern[str]
     single_case: re.Pattern[str]
@@ -117,7 +135,7 @@ class Rules:
             age=[re.compile(pat(p), re.I) for p in subj.get("age", [])],
             age_units=subj.get("age_units", {}),
             number_words=number_words,
-            intro=re.compile(pat(subj.get("intro", r"(?!)")), re.I),
+            intro=AnyOf([re.compile(pat(p), re.I) for p in _patterns(subj.get("intro"))]),
             markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
             cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
             single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
