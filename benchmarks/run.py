@@ -12,6 +12,8 @@ Measured on one core (a single process, no threads):
               against json.loads + json.dumps of the same bundles
   lookup      dictionary scan (Aho-Corasick) with the shipped vocabulary and with ten times as
               many terms: the time per character should not grow with the vocabulary
+  long text   extraction of all inputs as one document and of four times that: the ratio of the
+              times should stay near 4 (linear in the length)
   memory      peak RSS of the process
 Numbers are machine-dependent: compare the ratios, not the absolute values.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from fhirconv.extract import extract  # noqa: E402
 from fhirconv.mappings import Concept, Matcher, load  # noqa: E402
 from fhirconv.pipeline import Pipeline  # noqa: E402
 from fhirconv.read import read_text  # noqa: E402
@@ -115,6 +118,15 @@ def main() -> int:
         for t in texts:
             m.find(t)
 
+    # a long text (all the inputs as one document, then four times that): the time per character
+    # must not grow with the length (no per-sentence rescans of everything read so far)
+    long_text = "\n\n".join(t for _, t in docs)
+
+    def extract_long(times: int) -> None:
+        extract(read_text("\n\n".join([long_text] * times), "long"), maps)
+
+    t_long1 = timed(lambda: extract_long(1), max(1, args.rounds // 2))
+    t_long4 = timed(lambda: extract_long(4), max(1, args.rounds // 2))
     t_small = timed(lambda: scan(small), args.rounds)
     t_large = timed(lambda: scan(large), args.rounds)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -132,6 +144,8 @@ def main() -> int:
         "lookup_chars_per_s": round(chars / t_small),
         "lookup_chars_per_s_x11_terms": round(chars / t_large),
         "lookup_slowdown_x11_terms": round(t_large / t_small, 2),
+        "long_text_chars": len(long_text),
+        "long_text_x4_time_ratio": round(t_long4 / t_long1, 2),
         "peak_rss_mb": round(rss_mb, 1),
     }
     for k, v in report.items():

@@ -148,6 +148,7 @@ class Extractor:
 
     def _sentence(self, doc: SourceDocument, sv: SentenceView, p: PatientState, has_case: bool) -> None:
         text = sv.text
+        p.sentence_start = len(p.facts)
         summary_only = sv.sent.section == "title" or (sv.sent.section == "abstract" and has_case)
         self._subject(doc, sv, p, summary_only)
         if not summary_only:
@@ -210,7 +211,7 @@ class Extractor:
     # ------------------------------------------------------------------ kinds of facts
     def _deceased(self, doc: SourceDocument, sv: SentenceView, p: PatientState) -> None:
         r = self.rules
-        if any(f.kind == "deceased" for f in p.facts):
+        if p.of_kind("deceased"):
             return
         for rx in r.deceased:
             m = rx.search(sv.text)
@@ -341,7 +342,7 @@ class Extractor:
         if concept.key in seen:
             return  # "magnetic resonance imaging (MRI)": one examination named twice
         if concept.attr("refers") and (any(self.maps[k].code == concept.code for k in seen) or any(
-                f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts)):
+                f.attr("modality") == concept.code for f in p.of_kind("imaging"))):
             return  # "On T2-weighted images ...": a sequence or view of the examination already reported
         vm = r.exam_result.search(text, mt.end)
         if vm and vm.start() - mt.end > 120:
@@ -350,7 +351,7 @@ class Extractor:
         acted = vm is not None or bool(r.exam_act.search(text)) or bool(_RESULT_LABEL.match(text, mt.end))
         if not acted and not on_exam:
             return  # the modality is talked about, no examination is reported
-        if not acted and any(f.kind == "imaging" and f.attr("modality") == concept.code for f in p.facts):
+        if not acted and any(f.attr("modality") == concept.code for f in p.of_kind("imaging")):
             return  # "the diagnosis on CT was ...": refers back to the examination already reported
         seen.add(concept.key)
         # the examined region: "brain MRI", "CT of the chest and abdomen", "ultrasound of the neck"
@@ -368,9 +369,9 @@ class Extractor:
         last, p.last_exam = p.last_exam, (sv.sent.index, concept.code)
         adjacent = last is not None and last[1] == concept.code and sv.sent.index - last[0] <= 1
         if not r.exam_repeat.search(text) and (adjacent or not sv.dates and any(
-                f.kind == "imaging" and f.attr("modality") == concept.code and f.section != sv.sent.section
+                f.attr("modality") == concept.code and f.section != sv.sent.section
                 and (not region or not f.attr("body_sites") or set(region) & set(f.attr("body_sites")))
-                for f in p.facts)):
+                for f in p.of_kind("imaging"))):
             return
         findings = re.sub(r"^(?:that|a|an)\s+(?=\S)", "", text[vm.end():].strip(" .:")) if vm else ""
         findings = findings[:1].upper() + findings[1:]

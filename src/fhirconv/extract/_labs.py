@@ -141,7 +141,6 @@ class LabReader:
         """Values reported through a disease name ("anaemia (7.5 mmol/L)") or by their unit alone ("38.5 °C")."""
         r = self.rules
         text = sv.text
-        before = len(p.facts)
         for mt in sv.matches:
             analyte = r.measured_by.get(self.concepts.key(mt, self.concepts.category(mt)))
             if not analyte:
@@ -149,10 +148,7 @@ class LabReader:
             qs = quantities(text, mt.end, min(len(text), mt.end + 30), self.units)
             if qs and qs[0].unit and re.fullmatch(r"\s*\(\s*", text[mt.end:qs[0].start]):
                 self.facts(doc, sv, p, mt, qs[:1], Assertion.PRESENT, None, analyte=analyte)
-        here = doc.to_original(sv.sent.start, sv.sent.end)
-        done = {f.attr("unit") for f in p.facts[before:]} | {
-            f.attr("unit") for f in p.facts
-            if f.kind == "lab" and here.start <= f.span.start and f.span.end <= here.end}
+        done = {f.attr("unit") for f in p.sentence_facts() if f.kind == "lab"}
         for q in quantities(text, 0, len(text), self.units):
             analyte = r.unit_implies.get(q.unit)
             if analyte and q.unit not in done:

@@ -56,8 +56,7 @@ class Relations:
 
         named = [(mt.start, mt.end) for mt in self._disorders(sv)
                  if self.maps[self.concepts.key(mt, "disorder")].attr("site")]
-        known_primary = any(f.kind == "condition" and f.attr("role") == "primary" and f.assertion in ASSERTED
-                            for f in p.facts)
+        known_primary = p.has_primary()
         for m in r.metastasis.finditer(text):
             word = m.group(0).lower()
             if any(a <= m.start() < b for a, b in named):
@@ -167,8 +166,7 @@ class Relations:
         text = sv.text
         if not r.enlarged_kinds or not r.enlarged_words.search(text):
             return
-        here = doc.to_original(sv.sent.start, sv.sent.end)
-        taken = [f.span for f in p.facts if f.kind == "finding" and here.start <= f.span.start < here.end]
+        taken = [f.span for f in p.sentence_facts() if f.kind == "finding"]
         for st in sv.sites:
             site, own_side = self.sites.site(st)
             kind = next((r.enlarged_kinds[a] for a in self.sites.ancestors(site) if a in r.enlarged_kinds), None)

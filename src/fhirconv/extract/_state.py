@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..mappings import Match
-from ..model import Fact, SourceDocument, Span
+from ..model import Assertion, Fact, SourceDocument, Span
 from ._context import SentenceContext
 from ._text import Sentence
 
 NO_END = 1 << 60
+ASSERTED = (Assertion.PRESENT, Assertion.HISTORICAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,33 @@ class PatientState:
     open_tests: list[OpenTest] = field(default_factory=list)
     # the sides each body site (and the structures containing it) was named with
     sides: dict[str, set[str]] = field(default_factory=dict)
+    # where the facts of the sentence being read begin in ``facts``
+    sentence_start: int = 0
+    # the facts by kind, indexed as they are appended (a long text must not rescan them all per sentence)
+    _by_kind: dict[str, list[Fact]] = field(default_factory=dict)
+    _indexed: int = 0
+    _primary: bool = False
+
+    def of_kind(self, kind: str) -> list[Fact]:
+        """The facts of one kind found so far."""
+        self._index()
+        return self._by_kind.get(kind, [])
+
+    def has_primary(self) -> bool:
+        """Has a primary malignancy been asserted so far?"""
+        self._index()
+        return self._primary
+
+    def sentence_facts(self) -> list[Fact]:
+        """The facts the sentence being read has added."""
+        return self.facts[self.sentence_start:]
+
+    def _index(self) -> None:
+        for f in self.facts[self._indexed:]:
+            self._by_kind.setdefault(f.kind, []).append(f)
+            if f.kind == "condition" and f.attr("role") == "primary" and f.assertion in ASSERTED:
+                self._primary = True
+        self._indexed = len(self.facts)
 
 
 @dataclass
