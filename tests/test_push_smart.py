@@ -60,7 +60,7 @@ def test_smart_backend_services_token_and_refresh(server_factory, tmp_path: Path
         assert second.exit_code == EXIT_OK, second.summary()
     assert auth.fetches == 2
     stats = httpx.get(f"{server.root}/__stats").json()
-    assert stats == {"tokens": 2, "unauthorized": 0}           # refreshed before expiry, never a 401
+    assert stats == {"tokens": 2, "unauthorized": 0, "rolledBack": 0}   # refreshed before expiry, never a 401
     assert first.totals["written"] == second.totals["written"] == 6
 
 

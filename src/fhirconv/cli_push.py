@@ -112,7 +112,9 @@ def push_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would be sent; write nothing.")
                        ] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Read back every written resource and compare.")] = False,
-    max_entries: Annotated[int, typer.Option("--max-entries", min=1, help="Entries per transaction.")] = 100,
+    max_entries: Annotated[int | None, typer.Option(
+        "--max-entries", min=1, help="Entries per transaction (default 50, 8 with --mode conditional: what "
+        "Medplum, AWS, Azure and HAPI all accept).")] = None,
     max_bytes: Annotated[int, typer.Option("--max-bytes", min=1024, help="Bytes per transaction.")] = 1 << 20,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Transactions in flight.")] = 1,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Read timeout, seconds.")] = 60.0,

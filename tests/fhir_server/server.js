@@ -25,6 +25,12 @@
 //                              (client_credentials + private_key_jwt, RS384 or ES384);
 //                              the access tokens it issues are then required like FHIR_SERVER_TOKEN.
 //   FHIR_SERVER_SMART_TTL      lifetime of those access tokens in seconds (default 300)
+//   FHIR_SERVER_MAX_ENTRIES    refuse a Bundle of more entries (400, as Azure words it; default: no cap)
+//   FHIR_SERVER_MAX_BYTES      refuse a body larger than this (413; default 16 MiB)
+//   FHIR_SERVER_REFERENTIAL_INTEGRITY  "1": refuse a write whose Type/id reference does not exist yet
+//
+// Transactions always run as transactions: all or nothing (a failed one leaves nothing written),
+// at most 50 update entries, at most 8 entries when any entry is conditional (Medplum's limits).
 'use strict';
 
 const http = require('node:http');
@@ -48,7 +54,9 @@ const FHIR_VERSION = process.env.FHIR_SERVER_FHIR_VERSION || '4.0.1';
 const NO_TRANSACTION = process.env.FHIR_SERVER_NO_TRANSACTION === '1';
 const TOKEN = process.env.FHIR_SERVER_TOKEN || '';
 const BASIC = process.env.FHIR_SERVER_BASIC || '';
-const MAX_BODY = 16 * 1024 * 1024;
+const MAX_BODY = Number(process.env.FHIR_SERVER_MAX_BYTES || 16 * 1024 * 1024);
+const MAX_ENTRIES = Number(process.env.FHIR_SERVER_MAX_ENTRIES || 0);
+const REFERENTIAL_INTEGRITY = process.env.FHIR_SERVER_REFERENTIAL_INTEGRITY === '1';
 const SMART_CLIENT_ID = process.env.FHIR_SERVER_SMART_CLIENT_ID || '';
 const SMART_KEY = process.env.FHIR_SERVER_SMART_KEY
   ? crypto.createPublicKey(fs.readFileSync(process.env.FHIR_SERVER_SMART_KEY, 'utf8'))
@@ -56,7 +64,7 @@ const SMART_KEY = process.env.FHIR_SERVER_SMART_KEY
 const SMART_TTL = Number(process.env.FHIR_SERVER_SMART_TTL || 300);
 const issuedTokens = new Map(); // access token -> expiry (ms)
 const usedJti = new Set();
-const stats = { tokens: 0, unauthorized: 0 };
+const stats = { tokens: 0, unauthorized: 0, rolledBack: 0 };
 
 for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
   indexStructureDefinitionBundle(readJson(file));
@@ -84,16 +92,73 @@ function checkResource(resource) {
   }
 }
 
-/** The in-memory repository, validating every resource before it is written. */
+/** The references of a resource to other resources ("Type/id"), for referential integrity. */
+function referencesOf(node, out = []) {
+  if (Array.isArray(node)) {
+    node.forEach((v) => referencesOf(v, out));
+  } else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'reference' && typeof value === 'string'
+          && (/^[A-Z][A-Za-z]+\/[A-Za-z0-9.-]{1,64}$/.test(value) || value.startsWith('urn:uuid:'))) {
+        out.push(value);
+      } else if (value && typeof value === 'object') {
+        referencesOf(value, out);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The in-memory repository, validating every resource before it is written, running a transaction
+ * all or nothing (MemoryRepository.withTransaction does not roll back by itself: the maps are
+ * snapshotted and restored on error), and, with FHIR_SERVER_REFERENTIAL_INTEGRITY, refusing a write
+ * whose reference points at a resource that does not exist (as HAPI does by default).
+ */
 class ValidatingRepository extends MemoryRepository {
   async createResource(resource, ...rest) {
     checkResource(resource);
+    await this.checkReferences(resource);
     return super.createResource(resource, ...rest);
   }
 
   async updateResource(resource, ...rest) {
     checkResource(resource);
+    await this.checkReferences(resource);
     return super.updateResource(resource, ...rest);
+  }
+
+  async checkReferences(resource) {
+    if (!REFERENTIAL_INTEGRITY) {
+      return;
+    }
+    for (const ref of referencesOf(resource)) {
+      if (ref.startsWith('urn:uuid:')) {
+        // the router replaces the placeholders of entries in the same transaction: one left is dangling
+        throw new OperationOutcomeError(badRequest(`Unresolved reference: ${ref} (referential integrity)`));
+      }
+      const [type, id] = ref.split('/');
+      if (type === resource.resourceType && id === resource.id) {
+        continue;
+      }
+      const found = this.resources.get(type)?.get(id);
+      if (!found) {
+        throw new OperationOutcomeError(badRequest(`Resource not found: ${ref} (referential integrity)`));
+      }
+    }
+  }
+
+  async withTransaction(callback) {
+    const resources = new Map([...this.resources].map(([type, byId]) => [type, new Map(byId)]));
+    const history = new Map([...this.history].map(([key, versions]) => [key, [...versions]]));
+    try {
+      return await callback(undefined);
+    } catch (err) {
+      this.resources = resources;
+      this.history = history;
+      stats.rolledBack += 1;
+      throw err;
+    }
   }
 }
 
@@ -359,10 +424,19 @@ async function handle(req, res) {
       if (NO_TRANSACTION) {
         throw new OperationOutcomeError(badRequest('This server supports neither transaction nor batch'));
       }
+      if (MAX_ENTRIES && body && Array.isArray(body.entry) && body.entry.length > MAX_ENTRIES) {
+        // worded as Azure Health Data Services words it
+        throw new OperationOutcomeError(badRequest(
+          `The number of entries in the bundle exceeded the configured limit of ${MAX_ENTRIES}.`));
+      }
       checkBundleEntries(body);
     }
+    // transactions run as transactions (all or nothing, with the router's limits: 50 updates, 8
+    // entries when any is conditional), as on Medplum's hosted server; without the flag the router
+    // would run a transaction Bundle as a batch, which no real server does
     const result = await router.handleRequest(
-      { method, url: '/' + path + url.search, pathname: '', body, params: {}, query, headers: req.headers },
+      { method, url: '/' + path + url.search, pathname: '', body, params: {}, query, headers: req.headers,
+        config: { transactions: true } },
       repo
     );
     const [oo, resource] = result;

@@ -18,7 +18,7 @@ What a push does
        this is the default and for ``mode="conditional"``). Every resource gets a
        ``meta.tag`` ``urn:fhirconv:push-run|<run id>`` so a run can be found
        (``GET [base]/Patient?_tag=urn:fhirconv:push-run|<run id>``) and removed.
-    3. Each input bundle is cut into chunks of at most ``max_entries`` (100) entries and
+    3. Each input bundle is cut into chunks of at most ``max_entries`` (50; 8 for conditional writes) entries and
        ``max_bytes`` (1 MiB) that keep references resolvable, POSTed to the base URL
        (never ``[base]/Bundle``) with ``Content-Type: application/fhir+json``. A 413 halves
        the chunk and resends.

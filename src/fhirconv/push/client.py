@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import ssl
 import threading
 import time
@@ -31,6 +32,8 @@ from .auth import BasicAuth, PushAuth, redact
 from .errors import AuthError, CapabilityError, JournalError, PushError, ServerError
 from .journal import Journal
 from .plan import (
+    CONDITIONAL_MAX_ENTRIES,
+    DEFAULT_MAX_ENTRIES,
     MODES,
     Chunk,
     Entry,
@@ -44,6 +47,7 @@ from .plan import (
     new_run_id,
     plan_chunks,
     split_chunk,
+    split_to,
     static_resolution,
 )
 from .report import (
@@ -205,6 +209,25 @@ def default_journal_path(server: str, directory: str | os.PathLike[str] = DEFAUL
     return Path(directory) / f"push-{digest}.jsonl"
 
 
+# How servers say a whole transaction or batch was refused for its size or entry count (HTTP 400/422):
+# Medplum ("Transaction contains more update operations than allowed", "... requires strict isolation
+# but has too many entries"), Azure Health Data Services ("The number of entries in the bundle exceeded
+# the configured limit of 500"), Firely and HAPI plug-ins ("exceeds the maximum number of entries"),
+# AWS FHIR Works ("maximum number of entries"), Google ("too many entries"). A refusal in these words is
+# answered by splitting the request, not by reporting the entries as bad data.
+_LIMIT_WORDS = re.compile(
+    r"more \w+(?: \w+)? (?:operations|entries|resources) than (?:allowed|permitted|supported)"
+    r"|too many (?:entries|resources|operations|requests)|has too many entries"
+    r"|(?:number|count) of (?:entries|resources)\b[^.]{0,60}\b(?:exceed|limit|maximum)"
+    r"|exceed(?:s|ed)? (?:the )?(?:configured |allowed )?(?:maximum|max|limit)\b[^.]{0,40}\b(?:entries|resources|size)"
+    r"|maximum (?:number of )?(?:entries|bundle size)|bundle (?:is )?too (?:large|big)",
+    re.I)
+
+
+# the number a limit message gives: "exceeded the configured limit of 500", "maximum number of entries (100)"
+_LIMIT_NUMBER = re.compile(r"(?:limit|maximum|max)\b[^\d.]{0,30}?(\d{1,6})\b", re.I)
+
+
 class _State:
     """Shared bookkeeping of one push run."""
 
@@ -221,6 +244,8 @@ class _State:
         self.written: list[Entry] = []
         self.resume = False
         self.skipped = 0
+        # the most entries per request the server accepts, once it has refused more (None: not known)
+        self.entry_limit: int | None = None
 
     def result(self, entry: Entry) -> EntryResult:
         return self.results[id(entry)]
@@ -336,7 +361,8 @@ class _Planner:
             todo.append(e)
         with st.lock:
             st.resolved.update(resolved)
-        chunks = plan_chunks(todo, max_entries=self.max_entries, max_bytes=self.max_bytes, prefix=f"{n}:")
+        limit = min(self.max_entries, st.entry_limit or self.max_entries)
+        chunks = plan_chunks(todo, max_entries=limit, max_bytes=self.max_bytes, prefix=f"{n}:")
         self.planned += len(chunks)
         return chunks
 
@@ -705,6 +731,12 @@ class _Base:
         requeues = 0
         while queue:
             ch = queue.pop(0)
+            if st.entry_limit and len(ch.entries) > st.entry_limit:
+                # planned before the server said its limit: cut it first
+                pieces = split_to(ch, st.entry_limit)
+                if len(pieces) > 1:
+                    queue[0:0] = pieces
+                    continue
             if st.abort_kind is not None:
                 self._mark(st, ch.entries, NOT_SENT, kind=st.abort_kind,
                            messages=[f"not sent: the push stopped ({st.abort_reason})"])
@@ -743,6 +775,22 @@ class _Base:
             payload = res.json()
             oo_lines = outcome_messages(payload)
             cres.messages.extend(self._redact(m) for m in oo_lines)
+            if res.status in (400, 422) and len(ch.entries) > 1 and any(_LIMIT_WORDS.search(m) for m in oo_lines):
+                # refused whole for its size: split (to the number the server gives, else in halves) and
+                # plan the rest of the run, and a --resume, that small
+                said = next((int(m.group(1)) for m in map(_LIMIT_NUMBER.search, oo_lines) if m), 0)
+                pieces = split_to(ch, said) if 0 < said < len(ch.entries) else list(split_chunk(ch) or ())
+                if len(pieces) > 1:
+                    limit = max(len(p.entries) for p in pieces)
+                    with st.lock:
+                        st.entry_limit = min(st.entry_limit or limit, limit)
+                    if st.journal is not None:
+                        st.journal.limit(st.entry_limit)
+                    self._say(f"{label}: HTTP {res.status}, over the server's limit "
+                              f"({self._redact(oo_lines[0])}); sent in {len(pieces)} parts, "
+                              f"at most {st.entry_limit} entries per {st.bundle_type} from now on")
+                    queue[0:0] = pieces
+                    continue
             if res.status == 413:
                 halves = split_chunk(ch)
                 if halves is not None:
@@ -913,7 +961,7 @@ class _Base:
 
     # ------------------------------------------------------------------ planning
     def _prepare(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
-                 journal: str | os.PathLike[str] | None, resume: bool, dry_run: bool, max_entries: int,
+                 journal: str | os.PathLike[str] | None, resume: bool, dry_run: bool, max_entries: int | None,
                  max_bytes: int, run_id: str | None) -> tuple[_State, _Planner]:
         jr: Journal | None = None
         if journal is not None and not dry_run:
@@ -933,11 +981,15 @@ class _Base:
         report.notices.extend(self.notices)
         st = _State(report, {}, {}, jr, "transaction")
         st.resume = resume
+        if resume and jr is not None and jr.entry_limit:
+            st.entry_limit = jr.entry_limit      # learnt by the interrupted run
         loader = _Loader(paths, bundles, mode=self.mode, run_id=run if self.tag else None)
         report.notices.extend(n for n in loader.notices if n not in report.notices)
         if loader.errors:
             report.errors.extend(loader.errors)
             report.fatal_kind = KIND_REJECTED
+        if max_entries is None:
+            max_entries = CONDITIONAL_MAX_ENTRIES if self.mode == "conditional" else DEFAULT_MAX_ENTRIES
         return st, _Planner(st, loader, max_entries=max_entries, max_bytes=max_bytes)
 
     def _validate_dry(self, st: _State, planner: _Planner,
@@ -1102,14 +1154,15 @@ class FhirClient(_Base):
         """Push the bundles in ``paths`` (files, or directories of ``*.json`` / ``*.ndjson``).
 
         Keyword options: ``journal`` (path of the write-ahead journal, ``None`` for none),
-        ``resume``, ``dry_run``, ``verify``, ``max_entries`` (100), ``max_bytes`` (1 MiB),
+        ``resume``, ``dry_run``, ``verify``, ``max_entries`` (50, or 8 with ``mode="conditional"``: see
+        ``plan.DEFAULT_MAX_ENTRIES``), ``max_bytes`` (1 MiB),
         ``concurrency`` (1), ``run_id``, ``validator`` (for dry runs).
         """
         return self._push(paths, None, **kwargs)
 
     def _push(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
               journal: str | os.PathLike[str] | None = None, resume: bool = False, dry_run: bool = False,
-              verify: bool = False, max_entries: int = 100, max_bytes: int = 1 << 20, concurrency: int = 1,
+              verify: bool = False, max_entries: int | None = None, max_bytes: int = 1 << 20, concurrency: int = 1,
               run_id: str | None = None, validator: Callable[[dict[str, Any]], list[str]] | None = None,
               ) -> PushReport:
         if concurrency < 1:
@@ -1286,8 +1339,9 @@ class AsyncFhirClient(_Base):
 
     async def _push(self, paths: Iterable[str | os.PathLike[str]] | None, bundles: list[tuple[str, Any]] | None, *,
                     journal: str | os.PathLike[str] | None = None, resume: bool = False, dry_run: bool = False,
-                    verify: bool = False, max_entries: int = 100, max_bytes: int = 1 << 20, concurrency: int = 1,
-                    run_id: str | None = None, validator: Callable[[dict[str, Any]], list[str]] | None = None,
+                    verify: bool = False, max_entries: int | None = None, max_bytes: int = 1 << 20,
+                    concurrency: int = 1, run_id: str | None = None,
+                    validator: Callable[[dict[str, Any]], list[str]] | None = None,
                     ) -> PushReport:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")

@@ -46,6 +46,7 @@ class Journal:
         self.server: str | None = None
         self.acked: dict[str, tuple[int, str | None]] = {}   # key -> (status, location) of 2xx
         self.sent_unacked: set[str] = set()
+        self.entry_limit: int | None = None     # the most entries per request the server took
 
     # ------------------------------------------------------------------ reading
     def load(self) -> bool:
@@ -81,6 +82,8 @@ class Journal:
                 for key, status, location in rec.get("results") or []:
                     if isinstance(status, int) and 200 <= status < 300:
                         self.acked[key] = (status, location)
+            elif kind == "limit" and isinstance(rec.get("entries"), int) and rec["entries"] > 0:
+                self.entry_limit = min(self.entry_limit or rec["entries"], rec["entries"])
         self.sent_unacked = sent - set(self.acked)
         return True
 
@@ -125,6 +128,12 @@ class Journal:
             for key, status, location in results:
                 if status is not None and 200 <= status < 300:
                     self.acked[key] = (status, location)
+
+    def limit(self, entries: int) -> None:
+        """The server refused a request for its entry count: a resumed run plans at most ``entries``."""
+        self._write({"t": "limit", "entries": entries}, sync=True)
+        with self._lock:
+            self.entry_limit = min(self.entry_limit or entries, entries)
 
     def end(self, exit_code: int) -> None:
         self._write({"t": "end", "exit_code": exit_code}, sync=True)

@@ -43,6 +43,14 @@ from typing import Any
 import orjson
 
 TAG_SYSTEM = "urn:fhirconv:push-run"
+# Entries per transaction when the user gives none: what the common servers take as they come.
+# Medplum allows at most 50 updates per transaction and 8 entries once any entry is conditional;
+# AWS FHIR Works 100 entries; Azure Health Data Services 500 (the older Azure API for FHIR takes
+# batches only: --bundle-type auto finds that in its CapabilityStatement); HAPI has no limit by
+# default. 50 fits all of them; conditional writes go 8 at a time. A server that refuses more
+# anyway (a 400 saying so, or a 413) gets the request split and the limit remembered.
+DEFAULT_MAX_ENTRIES = 50
+CONDITIONAL_MAX_ENTRIES = 8
 MODES = ("put", "conditional")
 BUNDLE_OVERHEAD = 64
 
@@ -465,6 +473,17 @@ def plan_chunks(entries: list[Entry], *, max_entries: int = 100, max_bytes: int 
             if a != b:
                 chunks[a].deps.add(chunks[b].id)
     return chunks
+
+
+def split_to(chunk: Chunk, max_entries: int) -> list[Chunk]:
+    """A chunk planned before the server's limit was known, cut to it (each piece after the ones it
+    references); the chunk itself when it fits or cannot be cut."""
+    if len(chunk.entries) <= max_entries:
+        return [chunk]
+    pieces = plan_chunks(chunk.entries, max_entries=max_entries, max_bytes=1 << 62, prefix=f"{chunk.id}.")
+    for piece in pieces:
+        piece.deps |= chunk.deps
+    return pieces if len(pieces) > 1 else [chunk]
 
 
 def split_chunk(chunk: Chunk) -> tuple[Chunk, Chunk] | None:
