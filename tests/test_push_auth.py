@@ -86,3 +86,22 @@ def test_basic_auth(server_factory, tmp_path: Path) -> None:  # type: ignore[no-
 def test_no_secret_as_a_plain_option() -> None:
     result = run_cli("x.json", "--server", "http://127.0.0.1:9/fhir", "--token", "abc")
     assert result.returncode != 0 and "No such option" in result.stderr
+
+
+@pytest.mark.parametrize("secret", ["abc\ndef", "abc\tdef", "tok\x7fen", "tökén"])
+def test_a_secret_that_cannot_be_a_header_is_refused_unseen(secret: str, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(secret, encoding="utf-8")
+    env = cli_env(FHIRCONV_TEST_PASSWORD=secret)
+    for args in (["--token-file", str(token_file)], ["--basic-user", "me", "--basic-password-env",
+                                                      "FHIRCONV_TEST_PASSWORD"]):
+        if args[0] == "--basic-user" and secret == "tökén":
+            continue        # basic credentials are base64-encoded: UTF-8 is allowed there
+        r = run_cli("push", str(tmp_path), "--server", "http://127.0.0.1:9/fhir", *args, "--json", env=env,
+                    timeout=30)
+        assert r.returncode == EXIT_AUTH, (args, r.stderr)
+        said = r.stdout + r.stderr
+        for piece in (secret, secret.split("\n")[0], secret.split("\n")[-1]):
+            assert piece not in said
+        assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1       # one clear line
+        assert "retry" not in said and "cannot reach" not in said                    # no request was tried

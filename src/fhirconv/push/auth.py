@@ -30,6 +30,18 @@ class PushAuth(httpx.Auth):
         return f"<{self.describe()}>"
 
 
+def _check_header_secret(value: str, what: str, *, ascii_only: bool = True) -> None:
+    """Refuse, before any request, a secret that cannot stand in an HTTP header. The message never
+    contains the value: an HTTP library's own error would echo the whole header."""
+    for ch in value:
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise AuthError(f"the {what} contains a control character (a line break or a tab?); it must be one "
+                            "line of printable characters: fix the variable or file that holds it")
+        if ascii_only and ord(ch) > 0x7E:
+            raise AuthError(f"the {what} contains a character outside printable ASCII; an HTTP header "
+                            "cannot carry it: check the variable or file that holds it")
+
+
 class BearerAuth(PushAuth):
     """``Authorization: Bearer <token>``."""
 
@@ -37,6 +49,7 @@ class BearerAuth(PushAuth):
         token = token.strip()
         if not token:
             raise AuthError("the bearer token is empty; set the environment variable or file to the token")
+        _check_header_secret(token, "bearer token")
         self._token = token
 
     @classmethod
@@ -75,6 +88,9 @@ class BasicAuth(PushAuth):
     """HTTP basic authentication."""
 
     def __init__(self, username: str, password: str) -> None:
+        # basic credentials travel base64-encoded (UTF-8 allowed); a control character is still a mistake
+        _check_header_secret(username, "user name", ascii_only=False)
+        _check_header_secret(password, "password", ascii_only=False)
         self._username = username
         self._password = password
         self._header = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
