@@ -334,8 +334,16 @@ def test_dry_run_without_a_reachable_server_still_validates(tmp_path: Path) -> N
 def test_summary_is_bounded() -> None:
     from fhirconv.push.report import EntryResult, PushReport
 
+    # 50 different failures: at most 5 shown, the rest counted
     report = PushReport("http://x/fhir", "r", entries=[
         EntryResult("f", i, "Patient", str(i), "PUT", f"Patient/p{i}", outcome="not-sent", error_kind="server",
-                    messages=["not sent"]) for i in range(50)])
+                    messages=[f"not sent ({i})"]) for i in range(50)])
     text = report.summary(max_entries=5)
-    assert text.count("not-sent:") == 5 and "... and 45 more entries" in text
+    assert text.count("not-sent:") == 5 and "... and 45 more failures" in text
+    # one transaction refused for one entry's sake: one line for the entries it covered, the message once
+    same = PushReport("http://x/fhir", "r", entries=[
+        EntryResult("f", i, "Patient", str(i), "PUT", f"Patient/p{i}", outcome="rejected", error_kind="rejected",
+                    status=400, chunk="0:0", messages=["entry 3: birthDate is not a date"]) for i in range(60)])
+    text = same.summary()
+    assert text.count("rejected:") == 1 and "60 entries (0-59)" in text
+    assert text.count("birthDate is not a date") == 1

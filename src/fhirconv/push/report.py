@@ -156,7 +156,7 @@ class PushReport:
         for key in (WRITTEN, SKIPPED, DRY_RUN, MISMATCH, REJECTED, FAILED, NOT_SENT):
             if t[key]:
                 parts.append(f"{t[key]} {key}")
-        parts.append(f"in {t['transactions']} request(s)" if not self.dry_run
+        parts.append(f"{t['transactions']} transaction(s) in {self.requests} HTTP request(s)" if not self.dry_run
                      else f"in {t['transactions']} planned request(s)")
         return ", ".join(parts) + f" ({self.duration_s:.2f} s)"
 
@@ -166,13 +166,26 @@ class PushReport:
         lines.extend(f"note: {n}" for n in self.notices)
         lines.extend(f"error: {e}" for e in self.errors)
         bad = [e for e in self.entries if not e.ok]
-        for e in bad[:max_entries]:
-            where = f"{e.file} entry {e.index} ({e.method} {e.url})"
-            status = f" HTTP {e.status}" if e.status else ""
-            lines.append(f"{e.outcome}:{status} {where}")
-            lines.extend(f"    {m}" for m in e.messages)
-        if len(bad) > max_entries:
-            lines.append(f"... and {len(bad) - max_entries} more entries not written (--json lists them all)")
+        # the entries one failed request covered, with the same answer, are one line: a transaction
+        # refused for one entry's sake is reported once, not once per entry
+        groups: dict[tuple[Any, ...], list[EntryResult]] = {}
+        for e in bad:
+            groups.setdefault((e.file, e.chunk, e.outcome, e.status, tuple(e.messages)), []).append(e)
+        shown = 0
+        for (file, chunk, outcome, status, messages), members in groups.items():
+            if shown >= max_entries:
+                break
+            shown += 1
+            code = f" HTTP {status}" if status else ""
+            if len(members) == 1:
+                e = members[0]
+                lines.append(f"{outcome}:{code} {file} entry {e.index} ({e.method} {e.url})")
+            else:
+                lines.append(f"{outcome}:{code} {file}, {len(members)} entries ({_ranges([e.index for e in members])})"
+                             + (f" of request {chunk}" if chunk else ""))
+            lines.extend(f"    {m}" for m in messages)
+        if len(groups) > shown:
+            lines.append(f"... and {len(groups) - shown} more failures (--json lists every entry)")
         verb = "would push" if self.dry_run else "pushed"
         lines.append(f"{verb} to {self.server} (run {self.run_id}): {self.summary_line()}; exit code {self.exit_code}")
         return "\n".join(lines)
@@ -196,3 +209,14 @@ class PushReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """'0-4, 7, 9-10' for [0, 1, 2, 3, 4, 7, 9, 10]."""
+    out: list[str] = []
+    for n in sorted(set(numbers)):
+        if out and n == int(out[-1].rsplit("-", 1)[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
