@@ -11,7 +11,7 @@ Library API (the CLI is a thin layer over these)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import (
@@ -23,11 +23,22 @@ from .errors import (
     ReadError,
     ValidationError,
 )
-from .mappings import Mappings
-from .mappings import load as load_mappings
 from .model import Extraction, Issue
-from .pipeline import Pipeline, convert_inputs, convert_text
 from .validate import validate_resource as _validate_resource  # binds the subpackage before the function
+
+if TYPE_CHECKING:
+    from .mappings import Mappings
+    from .pipeline import Pipeline, convert_inputs, convert_text
+
+# imported on first use: `fhirconv push` and `fhirconv --version` need neither the converter nor the
+# validator (their tables take most of a conversion's start-up)
+_LAZY = {
+    "FhirClient": ("push", "FhirClient"), "AsyncFhirClient": ("push", "AsyncFhirClient"),
+    "PushReport": ("push", "PushReport"),
+    "Pipeline": ("pipeline", "Pipeline"), "convert_inputs": ("pipeline", "convert_inputs"),
+    "convert_text": ("pipeline", "convert_text"),
+    "Mappings": ("mappings", "Mappings"),
+}
 
 __all__ = [
     "__version__", "convert_text", "convert_file", "convert_inputs", "extract_text", "validate",
@@ -38,18 +49,29 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The push client is imported on first use: converting and validating need no HTTP stack."""
-    if name in ("FhirClient", "AsyncFhirClient", "PushReport"):
-        from . import push
+    """The stages are imported on first use: pushing needs no converter, converting no HTTP stack."""
+    if name in _LAZY:
+        import importlib
 
-        return getattr(push, name)
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'fhirconv' has no attribute {name!r}")
+
+
+def load_mappings(*overlays: str | Path) -> Mappings:
+    """The shipped mappings, with the overlay folders applied in order (cached)."""
+    from .mappings import load
+
+    return load(*overlays)
 
 
 def convert_file(path: str | Path, *, mappings: Mappings | None = None,
                  bundle_type: str = "transaction") -> dict[str, Any] | None:
     """Convert one file; None when it describes no individual patient."""
     from . import read
+    from .pipeline import Pipeline
 
     conv = Pipeline(mappings, bundle_type=bundle_type).convert(read.read_path(str(path)))
     if conv.report.errors:

@@ -6,19 +6,21 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import pipeline
-from . import read as reader
 from ._version import __version__
 from .errors import FhirconvError
-from .extract import extract
-from .mappings import Mappings, load
 from .model import DocumentReport, Severity
+
+if TYPE_CHECKING:
+    from .mappings import Mappings
+
+# the converter's modules are imported by the commands that use them: `fhirconv push` and
+# `fhirconv --version` start without the extraction engine
 
 app = typer.Typer(
     name="fhirconv",
@@ -57,6 +59,8 @@ def _main(
 
 
 def _load(overlays: list[Path] | None) -> Mappings:
+    from .mappings import load
+
     try:
         return load(*(overlays or []))
     except FhirconvError as exc:
@@ -90,6 +94,9 @@ def convert(
     """Convert case reports into one FHIR R4 Bundle per document (OUT/<stem>.json) plus OUT/summary.json.
 
     With --push URL the valid bundles are then pushed (idempotent PUTs, retried, journaled)."""
+    from . import pipeline
+    from . import read as reader
+
     maps = _load(mappings)
     total = len(reader.expand_inputs(inputs))
     done = 0
@@ -159,6 +166,9 @@ def extract_cmd(
     """Show the facts found in one document: kind, patients, and each fact with its span and assertion."""
     maps = _load(mappings)
     try:
+        from . import read as reader
+        from .extract import extract
+
         doc = reader.read_path(input_path)
         ex = extract(doc, maps)
     except FhirconvError as exc:
