@@ -72,3 +72,20 @@ def test_dry_run_of_a_convert_folder_needs_no_server(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     assert report["requests"] == 0 and not report["errors"]
+
+
+def test_convert_push_takes_every_push_option(fhir_server: FhirTestServer, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", "--push", fhir_server.base,
+                     "--max-entries", "7", "--no-journal", "--mode", "put", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    sizes = [len(json.loads(p.read_text())["entry"]) for p in sorted(out.glob("0*.json"))]
+    entries = sum(sizes)
+    import re
+    sent = int(re.search(r"(\d+) transaction\(s\)", r.stdout).group(1))       # --max-entries reached the push
+    assert sent >= sum(-(-n // 7) for n in sizes)
+    assert sum(all_counts(fhir_server).values()) == entries
+    assert not (tmp_path / ".fhirconv-journal").exists()          # --no-journal reached the push
+    # a push option without --push is a usage error, not silently ignored
+    lone = run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", "--max-entries", "7", cwd=tmp_path)
+    assert lone.returncode == 2 and "--push" in lone.stderr

@@ -68,7 +68,33 @@ def _load(overlays: list[Path] | None) -> Mappings:
         raise typer.Exit(2) from exc
 
 
+# `convert --push` takes the options of `fhirconv push` themselves (one option set, not a copy): its
+# signature is extended with push_command's parameters (named push_*; the flags stay the same), except
+# those convert has of its own
+_PUSH_PREFIX = "push_"
+_PUSH_OWN = {"paths", "server", "quiet", "as_json"}
+
+
+def _with_push_options(command: Any) -> Any:
+    import inspect
+
+    from .cli_push import push_command
+
+    sig = inspect.signature(command, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    extra = [p.replace(name=_PUSH_PREFIX + p.name, kind=inspect.Parameter.KEYWORD_ONLY)
+             for p in inspect.signature(push_command, eval_str=True).parameters.values() if p.name not in _PUSH_OWN]
+    command.__signature__ = sig.replace(parameters=[*own, *extra])
+    command.__annotations__ = {**{p.name: p.annotation for p in own + extra}, "return": None}
+    _PUSH_DEFAULTS.update({p.name: p.default for p in extra})
+    return command
+
+
+_PUSH_DEFAULTS: dict[str, Any] = {}
+
+
 @app.command()
+@_with_push_options
 def convert(
     inputs: Annotated[list[str], typer.Argument(metavar="INPUT",
                                                 help="Text files, folders of .txt files, or - for stdin.")],
@@ -80,16 +106,9 @@ def convert(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     mappings: MappingsOpt = None,
     push: Annotated[str | None, typer.Option("--push", metavar="URL",
-                                             help="Then push the valid bundles to this FHIR R4 base URL "
-                                                  "(see `fhirconv push --help` for all push options).")] = None,
-    token_env: Annotated[str | None, typer.Option("--token-env", metavar="NAME",
-                                                  help="With --push: bearer token from this environment variable.")]
-    = None,
-    token_file: Annotated[Path | None, typer.Option("--token-file", metavar="PATH",
-                                                    help="With --push: bearer token from this file.")] = None,
-    ca_bundle: Annotated[Path | None, typer.Option("--ca-bundle", metavar="PATH",
-                                                   help="With --push: CA certificates to trust.")] = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="With --push: do not verify TLS.")] = False,
+                                             help="Then push the valid bundles to this FHIR R4 base URL; "
+                                                  "every option of `fhirconv push` applies.")] = None,
+    **push_options: Any,
 ) -> None:
     """Convert case reports into one FHIR R4 Bundle per document (OUT/<stem>.json) plus OUT/summary.json.
 
@@ -123,14 +142,16 @@ def convert(
         _print_summary(reports, out_dir)
     code = 1 if any(not r.ok for r in reports) else 0
     if push:
-        code = max(code, _push_outputs(reports, push, token_env, token_file, ca_bundle, insecure, quiet))
+        code = max(code, _push_outputs(reports, push, quiet, push_options))
+    elif any(v != _PUSH_DEFAULTS[k] for k, v in push_options.items()):
+        err.print("error: push options need --push URL")
+        raise typer.Exit(2)
     if code:
         raise typer.Exit(code)
 
 
-def _push_outputs(reports: list[DocumentReport], url: str, token_env: str | None, token_file: Path | None,
-                  ca_bundle: Path | None, insecure: bool, quiet: bool) -> int:
-    """Push what convert wrote (valid bundles only): the same code path as `fhirconv push`."""
+def _push_outputs(reports: list[DocumentReport], url: str, quiet: bool, options: dict[str, Any]) -> int:
+    """Push what convert wrote (valid bundles only): the same command and options as `fhirconv push`."""
     from . import cli_push
 
     files = [Path(r.output) for r in reports if r.output and r.ok]
@@ -138,11 +159,14 @@ def _push_outputs(reports: list[DocumentReport], url: str, token_env: str | None
         err.print("push: no valid bundle to push")
         return 0
     try:
-        cli_push.push_command(paths=files, server=url, token_env=token_env, token_file=token_file,
-                              ca_bundle=ca_bundle, insecure=insecure, quiet=quiet)
+        cli_push.push_command(paths=files, server=url, quiet=quiet,
+                              **{name[len(_PUSH_PREFIX):]: value for name, value in options.items()})
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     return 0
+
+
+
 
 
 def _print_summary(reports: list[DocumentReport], out_dir: Path) -> None:
