@@ -93,3 +93,21 @@ def test_conditional_writes_go_eight_at_a_time(fhir_server: FhirTestServer) -> N
     assert report.exit_code == EXIT_OK, report.summary()
     assert all(c.entries <= 8 for c in report.chunks)
     assert fhir_server.counts()["Observation"] == 20
+
+
+def test_isolate_failures_writes_every_good_entry_and_lists_the_bad(fhir_server: FhirTestServer) -> None:
+    bundle = big_case("isolate", 9)                      # 11 entries; two bad observations
+    for i in (4, 8):
+        bundle["entry"][i]["resource"]["valueQuantity"]["value"] = "bad"
+    with FhirClient(fhir_server.base, **FAST) as client:
+        whole = client.push_bundle(bundle)
+    assert whole.exit_code == EXIT_REJECTED and fhir_server.counts()["Observation"] == 0      # all or nothing
+    text = whole.summary()
+    # each bad entry with the server's message, the good ones it held back in one line
+    assert text.count("rejected:") == 3 and "9 entries (0-3, 5-7, 9-10)" in text
+    with FhirClient(fhir_server.base, **FAST) as client:
+        isolated = client.push_bundle(bundle, isolate_failures=True)
+    assert fhir_server.counts() == {"Patient": 1, "Condition": 1, "Observation": 7}
+    bad = [e for e in isolated.entries if not e.ok]
+    assert sorted(e.index for e in bad) == [4, 8]
+    assert all(e.status == 400 and e.messages for e in bad)

@@ -112,6 +112,9 @@ def push_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would be sent; write nothing.")
                        ] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Read back every written resource and compare.")] = False,
+    isolate_failures: Annotated[bool, typer.Option(
+        "--isolate-failures", help="A transaction refused for its data is bisected: every good entry is "
+        "written and each bad one listed (as bulk loaders do).")] = False,
     max_entries: Annotated[int | None, typer.Option(
         "--max-entries", min=1, help="Entries per transaction (default 50, 8 with --mode conditional: what "
         "Medplum, AWS, Azure and HAPI all accept).")] = None,
@@ -161,7 +164,8 @@ def push_command(
         try:
             report = client.push_files(paths, journal=journal_path, resume=resume, dry_run=dry_run, verify=verify,
                                        max_entries=max_entries, max_bytes=max_bytes, concurrency=concurrency,
-                                       validator=_full_validator() if dry_run else None)
+                                       validator=_full_validator() if dry_run else None,
+                                       isolate_failures=isolate_failures)
         except JournalError as exc:
             _err(f"error: {exc}")
             raise typer.Exit(EXIT_REJECTED) from None

@@ -246,6 +246,8 @@ class _State:
         self.skipped = 0
         # the most entries per request the server accepts, once it has refused more (None: not known)
         self.entry_limit: int | None = None
+        # --isolate-failures: a transaction refused for its data is bisected to write its good entries
+        self.isolate = False
 
     def result(self, entry: Entry) -> EntryResult:
         return self.results[id(entry)]
@@ -829,6 +831,15 @@ class _Base:
                 continue
             # a failed transaction: nothing of it was written
             transient = res.status >= 500 or res.status in RETRY_STATUSES
+            if st.isolate and not transient and 400 <= res.status < 500 and len(ch.entries) > 1 \
+                    and st.bundle_type == "transaction":
+                # --isolate-failures: bisect until every good entry is written and each bad one is alone
+                halves = split_chunk(ch)
+                if halves is not None:
+                    self._say(f"{label}: HTTP {res.status}; isolating the failing entries (halves of "
+                              f"{len(halves[0].entries)} and {len(halves[1].entries)})")
+                    queue[0:0] = list(halves)
+                    continue
             kind = KIND_SERVER if transient else KIND_REJECTED
             outcome = FAILED if transient else REJECTED
             self._apply_failure(ch, res.status, payload, st, outcome, kind, ex.attempts,
@@ -1155,7 +1166,8 @@ class FhirClient(_Base):
 
         Keyword options: ``journal`` (path of the write-ahead journal, ``None`` for none),
         ``resume``, ``dry_run``, ``verify``, ``max_entries`` (50, or 8 with ``mode="conditional"``: see
-        ``plan.DEFAULT_MAX_ENTRIES``), ``max_bytes`` (1 MiB),
+        ``plan.DEFAULT_MAX_ENTRIES``), ``isolate_failures`` (bisect a transaction refused for its data, to
+        write every good entry and report each bad one), ``max_bytes`` (1 MiB),
         ``concurrency`` (1), ``run_id``, ``validator`` (for dry runs).
         """
         return self._push(paths, None, **kwargs)
@@ -1164,13 +1176,14 @@ class FhirClient(_Base):
               journal: str | os.PathLike[str] | None = None, resume: bool = False, dry_run: bool = False,
               verify: bool = False, max_entries: int | None = None, max_bytes: int = 1 << 20, concurrency: int = 1,
               run_id: str | None = None, validator: Callable[[dict[str, Any]], list[str]] | None = None,
-              ) -> PushReport:
+              isolate_failures: bool = False) -> PushReport:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         started = time.perf_counter()
         first_request = self._requests
         st, planner = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
                                     max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
+        st.isolate = isolate_failures
         report = st.report
         try:
             try:
@@ -1342,13 +1355,14 @@ class AsyncFhirClient(_Base):
                     verify: bool = False, max_entries: int | None = None, max_bytes: int = 1 << 20,
                     concurrency: int = 1, run_id: str | None = None,
                     validator: Callable[[dict[str, Any]], list[str]] | None = None,
-                    ) -> PushReport:
+                    isolate_failures: bool = False) -> PushReport:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         started = time.perf_counter()
         first_request = self._requests
         st, planner = self._prepare(paths, bundles, journal=journal, resume=resume, dry_run=dry_run,
                                     max_entries=max_entries, max_bytes=max_bytes, run_id=run_id)
+        st.isolate = isolate_failures
         report = st.report
         try:
             try:
