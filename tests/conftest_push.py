@@ -218,7 +218,9 @@ class Fault:
     seconds: float = 0.0
     after_forward: bool = False
     transform: Callable[[bytes], bytes] | None = None
+    skip: int = 0           # let this many matching requests pass first (to spread faults over a run)
     used: int = 0
+    passed: int = 0
 
 
 @dataclass
@@ -288,6 +290,9 @@ class FaultProxy:
                 if f.times and f.used >= f.times:
                     continue
                 if f.kind == "too_large" and len(body) <= f.limit:
+                    continue
+                if f.passed < f.skip:
+                    f.passed += 1
                     continue
                 f.used += 1
                 return f

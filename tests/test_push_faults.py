@@ -190,3 +190,26 @@ def test_verify_reports_what_the_server_changed(fault_proxy: FaultProxy, fhir_se
     assert patient.outcome == "mismatch"
     assert 'verify: gender: sent "female", server has "other"' in patient.messages
     assert all(e.outcome == "written" for e in report.entries[1:])
+
+
+@pytest.mark.parametrize("mode", ["put", "conditional"])
+def test_every_fault_kind_at_scale_loses_and_duplicates_nothing(fault_proxy: FaultProxy, fhir_server: FhirTestServer,
+                                                                tmp_path: Path, mode: str) -> None:
+    """120 documents pushed through each fault the proxy makes, spread over the run: the server ends
+    with exactly one copy of every resource."""
+    paths = write_bundles(tmp_path / "in", 120, observations=2)
+    for n, (kind, extra) in enumerate([
+        ("status", {"status": 429, "headers": {"Retry-After": "0"}}),
+        ("status", {"status": 429}),
+        ("status", {"status": 502}),
+        ("status", {"status": 503}),
+        ("reset", {"after_forward": False}),
+        ("reset", {"after_forward": True}),              # committed, the answer lost
+        ("timeout_after_forward", {"hold": 0.3}),        # committed, then silence
+        ("too_large", {"limit": 1500}),                  # a 413 for the larger requests
+    ]):
+        fault_proxy.add(kind, skip=5 + 9 * n, times=2, **extra)
+    report, _ = push(fault_proxy, paths, mode=mode, journal=tmp_path / "journal.jsonl")
+    assert report.exit_code == EXIT_OK, report.summary()
+    assert fhir_server.counts() == expected_counts(120, 2)        # nothing missing, nothing twice
+    assert all(f.used == f.times for f in fault_proxy.faults)     # every fault did happen
