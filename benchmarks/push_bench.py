@@ -14,7 +14,11 @@ resources/s (median over rounds) and the ratio fhirconv / bare (median of the pe
 ratios, target ≥ 0.87); with
 ``--check`` exits 1 when the ratio is below the target. ``--json`` prints the numbers.
 
-    python benchmarks/push_bench.py [--bundles 200] [--observations 8] [--rounds 15] [--warmup 3]
+    python benchmarks/push_bench.py [--bundles 200] [--observations 8] [--rounds 15] [--warmup 3] [--workers 2]
+
+With ``--workers 2`` the server is two processes behind a round-robin proxy (tests/fhir_server/
+balancer.js): the single-threaded test server cannot work on two transactions at once, so only a
+server with several workers shows what concurrency buys.
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ TARGET = 0.87
 NS = uuid.UUID("0b7d2b8c-51e5-4f0e-9d8a-5a0c2f4e1a77")
 
 
-def start_server() -> tuple[subprocess.Popen[str], int]:
+def start_server(script: str = "server.js", *args: str) -> tuple[subprocess.Popen[str], int]:
     if not (SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
         sys.exit("the test FHIR server is not installed: run `make test` or `cd tests/fhir_server && npm ci`")
-    proc = subprocess.Popen(["node", "server.js", "0"], cwd=SERVER_DIR, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(["node", script, *(args or ("0",))], cwd=SERVER_DIR, stdout=subprocess.PIPE,
+                            text=True)
     box: list[str] = []
     reader = threading.Thread(target=lambda: box.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
     reader.start()
@@ -109,11 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--observations", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (default 3)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes; more than one run behind a round-robin proxy (default 1)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--check", action="store_true", help=f"exit 1 when fhirconv < {TARGET} x bare")
     args = ap.parse_args(argv)
 
-    proc, port = start_server()
+    procs = [start_server() for _ in range(args.workers)]
+    if args.workers > 1:
+        # several server processes behind a round-robin proxy: a server with more than one worker
+        procs.append(start_server("balancer.js", *(str(port) for _, port in procs)))
+    port = procs[-1][1]
     base = f"http://127.0.0.1:{port}/fhir"
     reset = f"http://127.0.0.1:{port}/__reset"
     try:
@@ -151,14 +162,15 @@ def main(argv: list[str] | None = None) -> int:
                         seconds = fhirconv_push(base, paths, tmpdir / f"journal-{r}-{name}.jsonl", conc)
                     runs[name].append(resources / seconds)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(10)
     rates = {k: statistics.median(v) for k, v in runs.items()}
     # each round runs bare and fhirconv back to back: the ratio within a round cancels the drift of a
     # shared machine; the median over rounds is the figure to compare with the target
     ratio = statistics.median(f / b for f, b in zip(runs["fhirconv"], runs["bare"], strict=True))
     result = {
-        "bundles": args.bundles, "resources_per_run": resources, "rounds": args.rounds,
+        "bundles": args.bundles, "resources_per_run": resources, "rounds": args.rounds, "workers": args.workers,
         "resources_per_s": {k: round(v, 1) for k, v in rates.items()},
         "all_runs": {k: [round(x, 1) for x in v] for k, v in runs.items()},
         "ratio_fhirconv_vs_bare": round(ratio, 3), "target": TARGET,
@@ -168,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{resources} resources per run, {args.bundles} transactions, median of {args.rounds} rounds")
+        print(f"{resources} resources per run, {args.bundles} transactions, median of {args.rounds} rounds, "
+              f"{args.workers} server worker(s)")
         for k, v in rates.items():
             print(f"  {k:<12} {v:9.1f} resources/s")
         print(f"  fhirconv / bare = {ratio:.3f} (median of per-round ratios; target >= {TARGET})")
