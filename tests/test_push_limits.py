@@ -111,3 +111,15 @@ def test_isolate_failures_writes_every_good_entry_and_lists_the_bad(fhir_server:
     bad = [e for e in isolated.entries if not e.ok]
     assert sorted(e.index for e in bad) == [4, 8]
     assert all(e.status == 400 and e.messages for e in bad)
+
+
+def test_medplums_update_limit_is_learnt_from_its_400(fhir_server: FhirTestServer) -> None:
+    # asked for more than the server allows: the refusal ("more update operations than allowed", no
+    # number) halves the request, and the rest of the run stays under it
+    bundles = [big_case(f"medplum-{i}", 68) for i in range(2)]            # 70 entries each
+    with FhirClient(fhir_server.base, **FAST) as client:
+        report = client.push_bundles(bundles, max_entries=100)
+    assert report.exit_code == EXIT_OK, report.summary()
+    assert fhir_server.counts() == expected_counts(2, 68)
+    assert [c.status for c in report.chunks].count(400) == 1
+    assert all(c.entries <= 50 for c in report.chunks if c.status == 200)
