@@ -145,3 +145,23 @@ def test_mappings_check_and_lookup(tmp_path):
     look = run_cli("mappings", "lookup", "carcinoma metastatic to both breasts; Arimidex", env={"COLUMNS": "200"})
     assert look.returncode == 0
     assert "386910003" in look.stdout  # the brand name maps to the substance anastrozole
+
+
+def test_two_inputs_with_one_stem_give_two_bundles(tmp_path):
+    for folder, text in (("a", "A 40-year-old man had fever."), ("b", "A 50-year-old woman had a cough.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "case.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "a" / "case.enw").write_text("%0 Journal Article\n%T Cough\n%X A 60-year-old man had a cough.\n",
+                                             encoding="utf-8")
+    out = tmp_path / "out"
+    r = run_cli("convert", str(tmp_path / "a" / "case.txt"), str(tmp_path / "b" / "case.txt"),
+                str(tmp_path / "a" / "case.enw"), "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    outputs = [d["output"] for d in json.loads(r.stdout)["documents"]]
+    assert len(set(outputs)) == 3 and all(Path(o).is_file() for o in outputs)
+    ages = sorted(e["resource"]["valueQuantity"]["value"] for o in outputs
+                  for e in json.loads(Path(o).read_text())["entry"]
+                  if e["resource"]["resourceType"] == "Observation"
+                  and e["resource"]["code"]["coding"][0]["code"] == "30525-0")
+    assert ages == [40, 50, 60]                       # nothing overwritten
+    assert not list(out.glob(".*.tmp"))               # written by rename: no temporary left

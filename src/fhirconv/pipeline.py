@@ -5,7 +5,9 @@ The only module that chains the stages; the CLI and the public API call it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -81,8 +83,9 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[DocumentReport] = []
     ndjson_buf: dict[str, list[str]] = {}
+    taken: set[str] = set()         # output stems of this run: two inputs never share a bundle file
     for path in reader.expand_inputs(inputs):
-        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None)
+        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None, taken)
         reports.append(report)
         if progress:
             progress(report)
@@ -90,13 +93,21 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
         nd = out_dir / "ndjson"
         nd.mkdir(exist_ok=True)
         for rtype, lines in sorted(ndjson_buf.items()):
-            (nd / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            _write(nd / f"{rtype}.ndjson", "\n".join(lines) + "\n")
     summary = {"documents": [_report_dict(r) for r in reports], "totals": _totals(reports)}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write(out_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return reports
 
 
-def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str, list[str]] | None) -> DocumentReport:
+def _write(target: Path, text: str) -> None:
+    """Write to a temporary name, then rename: an interrupted run leaves no half-written file."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str, list[str]] | None,
+                 taken: set[str] | None = None) -> DocumentReport:
     name = "<stdin>" if path == "-" else path
     try:
         doc = reader.read_path(path)
@@ -108,10 +119,16 @@ def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str,
     if conv.bundle is None:
         return report
     stem = "stdin" if path == "-" else Path(path).stem
+    if taken is not None:
+        if stem in taken:
+            # two inputs with one stem (a/case.txt and b/case.txt, case.txt and case.enw): the second is
+            # named with a short hash of its content, never over the first
+            stem = f"{stem}-{hashlib.sha256(doc.original.encode('utf-8')).hexdigest()[:8]}"
+        taken.add(stem)
     target = out_dir / f"{stem}.json"
     if report.errors:
         target = out_dir / f"{stem}.invalid.json"
-    target.write_text(dumps(conv.bundle), encoding="utf-8")
+    _write(target, dumps(conv.bundle))
     report.output = str(target)
     if ndjson_buf is not None and not report.errors:
         for rtype, lines in ndjson_lines(e["resource"] for e in conv.bundle["entry"]).items():
