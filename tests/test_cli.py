@@ -165,3 +165,24 @@ def test_two_inputs_with_one_stem_give_two_bundles(tmp_path):
                   and e["resource"]["code"]["coding"][0]["code"] == "30525-0")
     assert ages == [40, 50, 60]                       # nothing overwritten
     assert not list(out.glob(".*.tmp"))               # written by rename: no temporary left
+
+
+def test_validate_reads_what_convert_writes_and_more(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("convert", str(SEEDS), "--out", str(out), "--ndjson", "-q").returncode == 0
+    bundle = (out / "004_dda44f8077a34663.json").read_text(encoding="utf-8")
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + bundle.encode("utf-8"))       # a UTF-8 BOM
+    r = run_cli("validate", str(out), str(tmp_path / "bom.json"), "--json")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    names = list(json.loads(r.stdout)["files"])
+    assert not any(n.endswith("summary.json") for n in names)                 # convert's summary is no resource
+    assert any(".ndjson:" in n for n in names) and str(tmp_path / "bom.json") in names
+    stdin = run_cli("validate", "-", "--json", stdin=bundle.encode("utf-8"))
+    assert stdin.returncode == 0 and list(json.loads(stdin.stdout)["files"]) == ["<stdin>"]
+
+
+def test_validate_reports_foreign_junk_without_a_traceback():
+    for junk in ('{"resourceType": ""}', "[" * 2000 + "]" * 2000, "not json at all"):
+        r = run_cli("validate", "-", stdin=junk.encode())
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
+        assert "INVALID" in r.stdout

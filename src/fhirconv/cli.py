@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -220,40 +221,84 @@ def extract_cmd(
         out.print(table)
 
 
+def _validation_inputs(files: list[Path]) -> Iterator[tuple[str, Any]]:
+    """(name, parsed JSON or an error text) of every resource to validate: files, folders (recursively;
+    the summary ``convert`` writes is not a resource), NDJSON (one resource per line) and ``-`` (stdin)."""
+    from .push.plan import is_convert_summary
+
+    def parse(name: str, text: str) -> Iterator[tuple[str, Any]]:
+        text = text.lstrip("\ufeff")
+        if name.endswith(".ndjson"):
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    yield from parse(f"{name}:{n}", line)
+            return
+        try:
+            yield name, json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield name, f"not JSON ({exc}); give a FHIR JSON file"
+        except (RecursionError, ValueError):
+            yield name, "nested too deeply to read; not a FHIR resource"
+
+    for path in files:
+        if str(path) == "-":
+            yield from parse("<stdin>", sys.stdin.read())
+            continue
+        if path.is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in (".json", ".ndjson")
+                           and not any(part.startswith(".") for part in f.relative_to(path).parts))
+            targets = [f for f in found if not is_convert_summary(f)]
+        else:
+            targets = [path]
+        for f in targets:
+            try:
+                text = f.read_bytes().decode("utf-8-sig")
+            except FileNotFoundError:
+                yield str(f), "file not found; check the path"
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
+                yield str(f), f"cannot read it as UTF-8 text ({exc.__class__.__name__}); give a FHIR JSON file"
+                continue
+            yield from parse(str(f), text)
+
+
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(metavar="FILE",
-                                                help="FHIR R4 JSON files (a Bundle or any resource).")],
+                                                help="FHIR R4 JSON or NDJSON files, folders of them, or - (stdin).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
     mappings: MappingsOpt = None,
 ) -> None:
     """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes)."""
+    from .validate import validate_resource
+
     maps = _load(mappings)
     results: dict[str, list[dict[str, str]]] = {}
     failed = False
-    for path in files:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            results[str(path)] = [{"severity": "fatal", "code": "not-found", "location": "",
-                                   "message": "file not found; check the path", "layer": "read"}]
-            failed = True
-            continue
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            results[str(path)] = [{"severity": "fatal", "code": "structure", "location": "",
-                                   "message": f"not JSON ({exc}); give a FHIR JSON file", "layer": "read"}]
-            failed = True
-            continue
-        if not isinstance(data, dict) or "resourceType" not in data:
-            results[str(path)] = [{"severity": "fatal", "code": "structure", "location": "",
-                                   "message": "no resourceType: not a FHIR resource", "layer": "read"}]
-            failed = True
-            continue
-        from .validate import validate_resource
 
-        found = validate_resource(data, mappings=maps, foreign=True)
-        results[str(path)] = [i.to_dict() for i in found]
+    def fatal(code: str, message: str) -> list[dict[str, str]]:
+        return [{"severity": "fatal", "code": code, "location": "", "message": message, "layer": "read"}]
+
+    for name, data in _validation_inputs(files):
+        if isinstance(data, str):
+            results[name] = fatal("structure" if "JSON" in data or "nested" in data else "not-found", data)
+            failed = True
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str) or not data["resourceType"]:
+            results[name] = fatal("structure", "no resourceType: not a FHIR resource")
+            failed = True
+            continue
+        try:
+            found = validate_resource(data, mappings=maps, foreign=True)
+        except RecursionError:
+            results[name] = fatal("too-costly", "nested too deeply to validate; not a plausible FHIR resource")
+            failed = True
+            continue
+        results[name] = [i.to_dict() for i in found]
         failed |= any(i.severity in (Severity.ERROR, Severity.FATAL) for i in found)
+    if not results:
+        err.print("error: no FHIR JSON or NDJSON file among the inputs")
+        raise typer.Exit(1)
     if as_json:
         sys.stdout.write(json.dumps({"files": results}, indent=2, ensure_ascii=False) + "\n")
     else:
