@@ -153,10 +153,11 @@ def test_server_unreachable(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     write_bundles(tmp_path, 1)
-    with FhirClient(f"http://127.0.0.1:{port}/fhir", **FAST) as client:
+    with FhirClient(f"http://127.0.0.1:{port}/fhir", **{**FAST, "max_attempts": 6}) as client:
         report = client.push_files([tmp_path])
     assert report.exit_code == EXIT_SERVER
     assert "cannot reach" in report.errors[0]
+    assert report.requests <= 2            # a refused connection is tried once more, not six times
 
 
 def test_batch_requeues_only_throttled_entries(fault_proxy: FaultProxy, fhir_server: FhirTestServer,

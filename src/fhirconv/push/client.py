@@ -121,6 +121,7 @@ class _Response:
 @dataclass
 class _Failure:
     message: str
+    refused: bool = False       # nothing listens there (connection refused): retrying rarely helps
 
 
 @dataclass
@@ -226,6 +227,16 @@ _LIMIT_WORDS = re.compile(
 
 # the number a limit message gives: "exceeded the configured limit of 500", "maximum number of entries (100)"
 _LIMIT_NUMBER = re.compile(r"(?:limit|maximum|max)\b[^\d.]{0,30}?(\d{1,6})\b", re.I)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Was the connection refused outright (no server on that port), as opposed to lost or timed out?"""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return isinstance(exc, httpx.ConnectError)
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _State:
@@ -662,7 +673,8 @@ class _Base:
             attempt += 1
             res = yield _Http(method, url, body)
             if isinstance(res, _Failure):
-                if attempt < self.policy.max_attempts:
+                # a refused connection is retried once (a server restarting), not with the full backoff
+                if attempt < (min(2, self.policy.max_attempts) if res.refused else self.policy.max_attempts):
                     delay = self.policy.backoff(attempt)
                     self._say(f"{label}: {res.message}; retry {attempt}/{self.policy.max_attempts - 1} "
                               f"in {delay:.2f} s")
@@ -1130,7 +1142,7 @@ class FhirClient(_Base):
         except httpx.TimeoutException as exc:
             return _Failure(self._redact(f"timed out ({exc.__class__.__name__})"))
         except httpx.TransportError as exc:
-            return _Failure(self._redact(f"transport error ({exc.__class__.__name__}: {exc})"))
+            return _Failure(self._redact(f"transport error ({exc.__class__.__name__}: {exc})"), _refused(exc))
         return _Response(r.status_code, dict(r.headers.items()), r.content)
 
     def _run(self, flow: _Flow[T]) -> T:
@@ -1320,7 +1332,7 @@ class AsyncFhirClient(_Base):
         except httpx.TimeoutException as exc:
             return _Failure(self._redact(f"timed out ({exc.__class__.__name__})"))
         except httpx.TransportError as exc:
-            return _Failure(self._redact(f"transport error ({exc.__class__.__name__}: {exc})"))
+            return _Failure(self._redact(f"transport error ({exc.__class__.__name__}: {exc})"), _refused(exc))
         return _Response(r.status_code, dict(r.headers.items()), r.content)
 
     async def _run(self, flow: _Flow[T]) -> T:
