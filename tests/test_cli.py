@@ -186,3 +186,13 @@ def test_validate_reports_foreign_junk_without_a_traceback():
         r = run_cli("validate", "-", stdin=junk.encode())
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
         assert "INVALID" in r.stdout
+
+
+def test_a_document_over_the_limit_is_reported_and_the_others_convert(tmp_path):
+    (tmp_path / "a_big.txt").write_text("A 40-year-old man had fever. " * 200, encoding="utf-8")
+    (tmp_path / "b_small.txt").write_text("A 50-year-old woman had a cough.", encoding="utf-8")
+    r = run_cli("convert", str(tmp_path), "--out", str(tmp_path / "out"), "--max-chars", "1000", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    docs = {Path(d["name"]).name: d for d in json.loads(r.stdout)["documents"]}
+    assert "over the limit of 1,000 characters" in docs["a_big.txt"]["errors"][0]
+    assert docs["b_small.txt"]["output"] and not docs["b_small.txt"]["errors"]

@@ -588,8 +588,24 @@ def test_stray_control_characters_are_dropped() -> None:
 
 
 def test_nul_in_str_input() -> None:
+    # a stray NUL in a text (a copy-paste) is a space, with a warning; offsets are kept
+    doc = read_text("A 40-year-old man\x00 had fever.")
+    assert doc.text == "A 40-year-old man had fever." and any("NUL" in w for w in doc.warnings)
+    # NULs in number, or among other control characters, are binary data
     with pytest.raises(ReadError, match="NUL"):
-        read_text("abc\x00def")
+        read_text("abc\x00d\x00e\x00f\x00")
+    with pytest.raises(ReadError, match="NUL"):
+        read_bytes(b"a\x00b\x01\x02\x03c" + b"text " * 50, "x.txt")
+
+
+def test_a_document_over_the_size_limit_is_refused_at_once(tmp_path) -> None:
+    big = tmp_path / "corpus.txt"
+    big.write_bytes(b"A 40-year-old man had fever. " * 100)
+    with pytest.raises(ReadError, match="over the limit of 1,000 characters.*--max-chars"):
+        read_path(big, max_chars=1000)
+    assert read_path(big, max_chars=None).text.startswith("A 40-year-old")
+    with pytest.raises(ReadError, match="over the limit"):
+        read_text("x" * 1001, max_chars=1000)
 
 
 def test_undecodable_bom_inputs() -> None:

@@ -106,6 +106,9 @@ def convert(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     mappings: MappingsOpt = None,
+    max_chars: Annotated[int, typer.Option(
+        "--max-chars", min=0, metavar="N", help="Refuse a document longer than N characters (0: no limit; "
+        "default 2,000,000).")] = 2_000_000,
     push: Annotated[str | None, typer.Option("--push", metavar="URL",
                                              help="Then push the valid bundles to this FHIR R4 base URL; "
                                                   "every option of `fhirconv push` applies.")] = None,
@@ -132,7 +135,7 @@ def convert(
 
     try:
         reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps, bundle_type=bundle_type.value,
-                                          ndjson=ndjson, progress=progress)
+                                          ndjson=ndjson, progress=progress, max_chars=max_chars or None)
     except FhirconvError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc

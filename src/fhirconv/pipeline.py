@@ -77,15 +77,17 @@ def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None =
 
 def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings | None = None,
                    bundle_type: str = "transaction", ndjson: bool = False,
-                   progress: Callable[[DocumentReport], None] | None = None) -> list[DocumentReport]:
-    """Convert every input into OUT/<stem>.json; every input ends up in the returned summary."""
+                   progress: Callable[[DocumentReport], None] | None = None,
+                   max_chars: int | None = reader.MAX_CHARS) -> list[DocumentReport]:
+    """Convert every input into OUT/<stem>.json; every input ends up in the returned summary (one
+    over ``max_chars`` characters is reported and skipped, the others go on)."""
     pipe = Pipeline(mappings, bundle_type=bundle_type)
     out_dir.mkdir(parents=True, exist_ok=True)
     reports: list[DocumentReport] = []
     ndjson_buf: dict[str, list[str]] = {}
     taken: set[str] = set()         # output stems of this run: two inputs never share a bundle file
     for path in reader.expand_inputs(inputs):
-        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None, taken)
+        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None, taken, max_chars)
         reports.append(report)
         if progress:
             progress(report)
@@ -107,10 +109,10 @@ def _write(target: Path, text: str) -> None:
 
 
 def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str, list[str]] | None,
-                 taken: set[str] | None = None) -> DocumentReport:
+                 taken: set[str] | None = None, max_chars: int | None = reader.MAX_CHARS) -> DocumentReport:
     name = "<stdin>" if path == "-" else path
     try:
-        doc = reader.read_path(path)
+        doc = reader.read_path(path, max_chars=max_chars)
         conv = pipe.convert(doc)
     except FhirconvError as exc:
         return DocumentReport(name=name, errors=[str(exc)])

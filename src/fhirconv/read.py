@@ -34,12 +34,18 @@ from pathlib import Path
 from .errors import ReadError
 from .model import Citation, SourceDocument
 
-__all__ = ["TEXT_SUFFIXES", "expand_inputs", "read_bytes", "read_path", "read_text"]
+__all__ = ["MAX_CHARS", "TEXT_SUFFIXES", "expand_inputs", "read_bytes", "read_path", "read_text"]
 
 #: File name endings that :func:`expand_inputs` picks up inside a folder (case-insensitive).
 TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".text", ".enw", ".ris", ".nbib", ".medline")
 
+#: The longest text read as one document by default: a case report is rarely over 200,000 characters;
+#: a file far larger is a corpus or not a case report, and must not stall a run (``--max-chars``).
+MAX_CHARS = 2_000_000
+
 _STDIN_NAME = "<stdin>"
+# control bytes other than NUL and white space: with them, NULs are binary data, not a stray character
+_BINARY_BYTES = re.compile(rb"[\x01-\x08\x0b\x0e-\x1f\x7f]")
 
 # one edit of a cleaning pass: replace text[start:end] by the string (offsets ride along in a list
 # with len(offs) == len(text) + 1)
@@ -87,8 +93,9 @@ def _folder_text_files(folder: str) -> list[str]:
     ]
 
 
-def read_path(path: str | Path) -> SourceDocument:
-    """Read one input file (``"-"`` reads standard input)."""
+def read_path(path: str | Path, *, max_chars: int | None = MAX_CHARS) -> SourceDocument:
+    """Read one input file (``"-"`` reads standard input); a text of more than ``max_chars`` characters
+    is refused (``None``: no limit) before it costs time or memory."""
     name = str(path)
     if name == "-":
         try:
@@ -96,7 +103,7 @@ def read_path(path: str | Path) -> SourceDocument:
         except (OSError, AttributeError, ValueError) as exc:
             raise ReadError(f"{_STDIN_NAME}: cannot read standard input ({exc}); "
                             "pipe the text in or give a file name instead of '-'") from None
-        return read_bytes(data, _STDIN_NAME)
+        return read_bytes(data, _STDIN_NAME, max_chars=max_chars)
     p = Path(path)
     if p.is_dir():
         n = len(_folder_text_files(name))
@@ -106,6 +113,8 @@ def read_path(path: str | Path) -> SourceDocument:
         raise ReadError(f"{name}: is a folder ({n} text files), not a file; "
                         "name the files or pass the folder to the convert command, which expands it")
     try:
+        if max_chars is not None and p.stat().st_size > 4 * max_chars:     # UTF-8: at most 4 bytes a character
+            _too_long(name, p.stat().st_size, max_chars, unit="bytes")
         data = p.read_bytes()
     except FileNotFoundError:
         raise ReadError(f"{name}: no such file; check the path and spelling "
@@ -118,21 +127,43 @@ def read_path(path: str | Path) -> SourceDocument:
     except OSError as exc:
         raise ReadError(f"{name}: cannot be read ({exc.strerror or exc}); "
                         "check that it is a regular, readable file") from None
-    return read_bytes(data, name)
+    return read_bytes(data, name, max_chars=max_chars)
 
 
-def read_bytes(data: bytes, name: str) -> SourceDocument:
+def _too_long(name: str, size: int, limit: int, unit: str = "characters") -> None:
+    raise ReadError(f"{name}: {size:,} {unit}, over the limit of {limit:,} characters per document; "
+                    "split it into its case reports, or raise the limit with --max-chars")
+
+
+def read_bytes(data: bytes, name: str, *, max_chars: int | None = MAX_CHARS) -> SourceDocument:
     """Decode ``data`` and build the cleaned :class:`SourceDocument`."""
+    if max_chars is not None and len(data) > 4 * max_chars:
+        _too_long(name, len(data), max_chars, unit="bytes")
     text, encoding, warnings = _decode(data, name)
+    if max_chars is not None and len(text) > max_chars:
+        _too_long(name, len(text), max_chars)
     return _document(text, name, encoding, warnings)
 
 
-def read_text(text: str, name: str = "<text>") -> SourceDocument:
+def read_text(text: str, name: str = "<text>", *, max_chars: int | None = MAX_CHARS) -> SourceDocument:
     """Build the cleaned :class:`SourceDocument` of an already decoded text."""
+    if max_chars is not None and len(text) > max_chars:
+        _too_long(name, len(text), max_chars)
+    warnings: list[str] = []
     if "\x00" in text:
-        raise ReadError(f"{name}: contains NUL characters, so it is binary data, not text; "
+        text = _stray_nuls(text, name, warnings)
+    return _document(text, name, "utf-8", warnings)
+
+
+def _stray_nuls(text: str, name: str, warnings: list[str]) -> str:
+    """A few NUL characters in a text (a copy-paste, a broken export) are read as spaces; many mean
+    binary data."""
+    count = text.count("\x00")
+    if count > max(2, len(text) // 100) or len(_CONTROL_RE.findall(text)) - count >= 3:
+        raise ReadError(f"{name}: {count} NUL characters, so it is binary data, not text; "
                         "give the plain-text version of the case report")
-    return _document(text, name, "utf-8", [])
+    warnings.append(f"{count} NUL character(s) read as spaces")
+    return text.replace("\x00", " ")
 
 
 # --------------------------------------------------------------------------- decoding
@@ -178,11 +209,16 @@ def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
     for sig, message in _SIGNATURES:
         if data.startswith(sig):
             raise ReadError(f"{name}: {message}")
-    if b"\x00" in data:
-        sniffed = _sniff_utf16(data)
-        if sniffed is None:
+    sniffed = _sniff_utf16(data) if b"\x00" in data else None
+    if b"\x00" in data and sniffed is None:
+        nuls = data.count(b"\x00")
+        if nuls > max(2, len(data) // 100) or len(_BINARY_BYTES.findall(data)) >= 3:
             raise ReadError(f"{name}: contains NUL bytes, so it is a binary file, not text; give the "
                             "plain-text version (for a PDF, extract its text first, e.g. with `pdftotext`)")
+        # a few stray NULs in a text file: spaces (same length, so every offset holds)
+        warnings.append(f"{nuls} NUL byte(s) read as spaces")
+        data = data.replace(b"\x00", b" ")
+    if sniffed is not None:
         enc = sniffed
         try:
             text = data.decode(enc)
