@@ -196,3 +196,17 @@ def test_a_document_over_the_limit_is_reported_and_the_others_convert(tmp_path):
     docs = {Path(d["name"]).name: d for d in json.loads(r.stdout)["documents"]}
     assert "over the limit of 1,000 characters" in docs["a_big.txt"]["errors"][0]
     assert docs["b_small.txt"]["output"] and not docs["b_small.txt"]["errors"]
+
+
+def test_out_on_a_file_and_a_cp1252_overlay_are_clear_errors(tmp_path):
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    r = run_cli("convert", str(SEEDS), "--out", str(tmp_path / "afile"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not a folder" in r.stderr
+    overlay = tmp_path / "terms"
+    overlay.mkdir()
+    (overlay / "findings.tsv").write_bytes(b"key\tsystem\tcode\tdisplay\tterms\tattrs\tsource\n"
+                                           b"finding.cafe\t\t\tcaf\xe9\tcaf\xe9 au lait\t\ttext only\n")
+    check = run_cli("mappings", "check", str(overlay))
+    assert check.returncode == 1 and "findings.tsv:2: not UTF-8" in check.stdout and "Traceback" not in check.stderr
+    conv = run_cli("convert", str(SEEDS), "--out", str(tmp_path / "out"), "--mappings", str(overlay))
+    assert conv.returncode == 2 and "not UTF-8" in conv.stderr and "Traceback" not in conv.stderr

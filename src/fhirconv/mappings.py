@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import csv
 import gc
+import io
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -300,13 +301,25 @@ def _parse_attrs(raw: str, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def read_table(path: Path) -> Iterator[Concept]:
-    """Rows of one concept table; raises MappingsError naming the file and line."""
+def read_text_file(path: Path) -> str:
+    """A mapping file's text; a file that is not UTF-8 (saved as cp1252 by a spreadsheet) is a
+    MappingsError naming the line, not a crash."""
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        data = path.read_bytes()
     except OSError as exc:
         raise MappingsError(f"{path}: cannot open ({exc.strerror}); check the --mappings folder") from exc
-    with handle:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise MappingsError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8 "
+                            "(in a spreadsheet: 'CSV UTF-8' or 'Unicode text')") from None
+
+
+def read_table(path: Path) -> Iterator[Concept]:
+    """Rows of one concept table; raises MappingsError naming the file and line."""
+    text = read_text_file(path)
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header[: len(COLUMNS)]) != COLUMNS:
@@ -343,7 +356,7 @@ def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, An
             concepts[c.key] = c
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+            data = yaml.load(read_text_file(path), Loader=SAFE_LOADER)
         except yaml.YAMLError as exc:
             raise MappingsError(f"{path}: not valid YAML ({exc}); fix the file") from exc
         if not isinstance(data, dict):

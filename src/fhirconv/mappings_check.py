@@ -6,13 +6,25 @@ Reports every problem at once, each with file and line, instead of stopping at t
 from __future__ import annotations
 
 import csv
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .errors import MappingsError
-from .mappings import COLUMNS, SAFE_LOADER, SYSTEMS, Concept, Mappings, default_folder, norm_term, read_table
+from .mappings import (
+    COLUMNS,
+    SAFE_LOADER,
+    SYSTEMS,
+    Concept,
+    Mappings,
+    default_folder,
+    norm_term,
+    read_table,
+    read_text_file,
+)
 from .validate._terminology import dicom_problem, loinc_problem, sctid_problem
 
 # attrs whose value names another concept
@@ -50,7 +62,10 @@ def check(*folders: str | Path) -> list[Problem]:
             problems += _check_table(path, concepts)
         for path in sorted(folder.glob("*.yaml")):
             try:
-                data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+                data = yaml.load(read_text_file(path), Loader=SAFE_LOADER)
+            except MappingsError as exc:
+                problems.append(_problem_of(path, exc))
+                continue
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 problems.append(Problem(path.name, (mark.line + 1) if mark else 0, f"not valid YAML: {exc}"))
@@ -74,10 +89,19 @@ def check(*folders: str | Path) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file, p.line, p.message))
 
 
+def _problem_of(path: Path, exc: MappingsError) -> Problem:
+    """The Problem of a file the loader refused ("<path>:<line>: <message>")."""
+    m = re.match(rf"{re.escape(str(path))}(?::(\d+))?: (.*)", str(exc), re.S)
+    return Problem(path.name, int(m.group(1) or 0), m.group(2)) if m else Problem(path.name, 0, str(exc))
+
+
 def _check_table(path: Path, concepts: dict[str, Concept]) -> list[Problem]:
     out: list[Problem] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    try:
+        text = read_text_file(path)
+    except MappingsError as exc:
+        return [_problem_of(path, exc)]
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or tuple(h.strip() for h in rows[0][: len(COLUMNS)]) != COLUMNS:
         return [Problem(path.name, 1, f"header must be {' '.join(COLUMNS)} (tab-separated)")]
     seen: dict[str, int] = {}

@@ -82,7 +82,13 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
     """Convert every input into OUT/<stem>.json; every input ends up in the returned summary (one
     over ``max_chars`` characters is reported and skipped, the others go on)."""
     pipe = Pipeline(mappings, bundle_type=bundle_type)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FhirconvError(f"{out_dir}: exists and is not a folder; give --out a folder (new or existing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FhirconvError(f"{out_dir}: cannot create the output folder ({exc.strerror}); "
+                            "check the path and its permissions") from None
     reports: list[DocumentReport] = []
     ndjson_buf: dict[str, list[str]] = {}
     taken: set[str] = set()         # output stems of this run: two inputs never share a bundle file
