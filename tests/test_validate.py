@@ -517,3 +517,35 @@ def test_garbage_gives_errors_not_exceptions(foreign: bool, data: Any) -> None:
     issues = validate_resource(data, foreign=foreign)
     assert issues and has_errors(issues)
     assert all(isinstance(i, Issue) and i.layer for i in issues)
+
+
+def _nested_list(levels: int) -> list:
+    top: list = []
+    cur = top
+    for _ in range(levels):
+        cur.append([])
+        cur = cur[0]
+    return top
+
+
+def _nested_extension(levels: int) -> dict:
+    ext: dict = {"url": "http://example.org/x"}
+    for _ in range(levels):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    return {"resourceType": "Patient", "extension": [ext]}
+
+
+@pytest.mark.parametrize("junk", [
+    {"resourceType": ""},
+    {"resourceType": 5},
+    {"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": {"coding": True}},
+    {"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+     "code": {"coding": [{"system": "http://snomed.info/sct", "code": []}]}},
+    _nested_extension(200),
+    {"resourceType": "Patient", "identifier": _nested_list(1000)},
+])
+def test_foreign_junk_is_reported_never_raised(junk):
+    import fhirconv
+
+    issues = fhirconv.validate(junk)
+    assert any(i.severity.value in ("error", "fatal") for i in issues)

@@ -22,6 +22,7 @@ Locations are FHIRPath-like (``Bundle.entry[3].resource.code.coding[0].system``)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..model import Issue, Severity
@@ -53,20 +54,60 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
     invariants as Python predicates, codes missing from ``mappings`` are errors).
     Issues are sorted by location, then message.
     """
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str) or not data["resourceType"]:
+        return [Issue(Severity.FATAL, "", "not a FHIR resource: a JSON object with a non-empty string "
+                                          "resourceType is expected", "model", "structure")]
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        return [Issue(Severity.FATAL, "", f"nested {depth} levels deep (more than {MAX_DEPTH}): not a plausible "
+                                          "FHIR resource; not validated further", "model", "too-costly")]
     ctx = Context(data)
-    issues = _model.check(ctx, foreign=foreign)
+    issues = _guarded("model", lambda: _model.check(ctx, foreign=foreign))
     if ctx.resources:
-        schema_issues = _schema.check(ctx)
+        schema_issues = _guarded("schema", lambda: _schema.check(ctx))
         # what the schema already reports (an empty string, a bad code in a required `code`
         # binding) is not repeated by the model and binding layers
         flagged = {i.location for i in schema_issues}
         issues = [i for i in issues if i.location not in flagged] + schema_issues
-        issues += _invariants.check(ctx, foreign=foreign)
-        issues += [i for i in _bindings.check(ctx) if i.location not in flagged]
-        issues += _references.check(ctx)
-        issues += _terminology.check(ctx, mappings=mappings, foreign=foreign)
+        issues += _guarded("invariant", lambda: _invariants.check(ctx, foreign=foreign))
+        issues += [i for i in _guarded("binding", lambda: _bindings.check(ctx)) if i.location not in flagged]
+        issues += _guarded("reference", lambda: _references.check(ctx))
+        issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))
     issues.sort(key=_sort_key)
     return issues
+
+
+#: Deeper JSON than this is refused whole: R4 resources nest a few dozen levels at most (extensions of
+#: extensions, contained resources), and deeper input only exhausts the recursion of the layers.
+MAX_DEPTH = 64
+
+
+def _depth(data: Any) -> int:
+    """The nesting depth of a JSON value, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if deepest > MAX_DEPTH:
+                return deepest
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
+
+
+def _guarded(layer: str, run: Callable[[], list[Issue]]) -> list[Issue]:
+    """A layer that cannot read a malformed resource reports it as an issue: a validator's input is
+    arbitrary JSON, and it must answer, not raise (the schema layer says where the types are wrong)."""
+    try:
+        return run()
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        return [Issue(Severity.ERROR, "", f"the {layer} checks could not read this resource "
+                                          f"({exc.__class__.__name__}: a value of an unexpected JSON type); "
+                                          "see the schema issues for where", layer, "structure")]
 
 
 def has_errors(issues: list[Issue]) -> bool:
