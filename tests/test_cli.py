@@ -210,3 +210,21 @@ def test_out_on_a_file_and_a_cp1252_overlay_are_clear_errors(tmp_path):
     assert check.returncode == 1 and "findings.tsv:2: not UTF-8" in check.stdout and "Traceback" not in check.stderr
     conv = run_cli("convert", str(SEEDS), "--out", str(tmp_path / "out"), "--mappings", str(overlay))
     assert conv.returncode == 2 and "not UTF-8" in conv.stderr and "Traceback" not in conv.stderr
+
+
+def _nested_extension(levels: int) -> dict:
+    ext: dict = {"url": "urn:x", "valueString": "leaf"}
+    for _ in range(levels):
+        ext = {"url": "urn:x", "extension": [ext]}
+    return ext
+
+
+def test_push_of_a_deeply_nested_bundle_is_one_clear_error(tmp_path):
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": {"resourceType": "Patient", "id": "deep-1",
+                                      "extension": [_nested_extension(300)]}}]}
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    r = run_cli("push", "--dry-run", "--server", "http://127.0.0.1:9/fhir", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "nested more than 64 levels deep" in r.stdout + r.stderr

@@ -286,3 +286,18 @@ def test_entry_failure_inside_a_successful_transaction_is_reported() -> None:
     assert [e.outcome for e in report.entries].count("written") == n - 1
     bad = report.entries[-1]
     assert bad.status == 400 and any("bad value" in m for m in bad.messages)
+
+
+def test_entries_of_refuses_json_nested_past_the_limit_but_not_a_deep_real_one() -> None:
+    def nested(levels: int) -> dict[str, object]:
+        ext: dict[str, object] = {"url": "urn:x", "valueString": "leaf"}
+        for _ in range(levels):
+            ext = {"url": "urn:x", "extension": [ext]}
+        return ext
+    # 20 levels of extensions (about 42 JSON levels) is deeper than any published example: pushed
+    ok = {"resourceType": "Patient", "id": "d-1", "extension": [nested(20)]}
+    entries, errors = entries_of(ok, "ok.json")
+    assert entries and not errors
+    deep = {"resourceType": "Patient", "id": "d-2", "extension": [nested(40)]}
+    entries, errors = entries_of(deep, "deep.json")
+    assert not entries and "nested more than 64 levels deep" in errors[0]

@@ -42,6 +42,9 @@ from typing import Any
 
 import orjson
 
+from .._json import MAX_DEPTH
+from .._json import depth as json_depth
+
 TAG_SYSTEM = "urn:fhirconv:push-run"
 # Entries per transaction when the user gives none: what the common servers take as they come.
 # Medplum allows at most 50 updates per transaction and 8 entries once any entry is conditional;
@@ -301,6 +304,10 @@ def entries_of(data: Any, file: str, *, mode: str = "put", run_id: str | None = 
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     notes = notices if notices is not None else []
     errors: list[str] = []
+    # A bundle wraps its resources three levels deep (entry list, entry, resource).
+    if json_depth(data, MAX_DEPTH + 3) > MAX_DEPTH + 3:
+        return [], [f"{file}: JSON nested more than {MAX_DEPTH} levels deep inside its resources; "
+                    "not a plausible FHIR bundle, nothing to push"]
     raws: list[dict[str, Any]]
     if isinstance(data, list):
         raws = [{"resource": r} for r in data]
@@ -336,6 +343,8 @@ def load_file(path: str | os.PathLike[str], *, mode: str = "put", run_id: str | 
     except json.JSONDecodeError as exc:
         return LoadedFile(name, [], [f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"],
                           notices)
+    except (RecursionError, ValueError, TypeError):
+        return LoadedFile(name, [], [f"{name}: JSON nested too deeply to read; not a FHIR bundle"], notices)
     entries, errors = entries_of(data, name, mode=mode, run_id=run_id, notices=notices)
     return LoadedFile(name, entries, errors, notices)
 

@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._json import MAX_DEPTH
+from .._json import depth as json_depth
 from ..model import Issue, Severity
 from . import _bindings, _invariants, _model, _references, _schema, _terminology
 from ._walk import Context
@@ -57,7 +59,7 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str) or not data["resourceType"]:
         return [Issue(Severity.FATAL, "", "not a FHIR resource: a JSON object with a non-empty string "
                                           "resourceType is expected", "model", "structure")]
-    depth = _depth(data)
+    depth = json_depth(data)
     if depth > MAX_DEPTH:
         return [Issue(Severity.FATAL, "", f"nested {depth} levels deep (more than {MAX_DEPTH}): not a plausible "
                                           "FHIR resource; not validated further", "model", "too-costly")]
@@ -75,28 +77,6 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
         issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))
     issues.sort(key=_sort_key)
     return issues
-
-
-#: Deeper JSON than this is refused whole: R4 resources nest a few dozen levels at most (extensions of
-#: extensions, contained resources), and deeper input only exhausts the recursion of the layers.
-MAX_DEPTH = 64
-
-
-def _depth(data: Any) -> int:
-    """The nesting depth of a JSON value, counted without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        node, d = stack.pop()
-        if d > deepest:
-            deepest = d
-            if deepest > MAX_DEPTH:
-                return deepest
-        if isinstance(node, dict):
-            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
-    return deepest
 
 
 def _guarded(layer: str, run: Callable[[], list[Issue]]) -> list[Issue]:
