@@ -3,7 +3,11 @@
 Everything clinical that fhirconv knows lives in reviewable files under ``mappings/``
 (shipped inside the wheel as ``fhirconv/mappings``); this module only loads, checks
 and indexes them. Users overlay their own folder with ``--mappings DIR``: a row with
-the same key replaces the default one, new keys are added.
+the same key replaces the default one, new keys are added, and an overlay row *claims*
+its terms: a shipped row (or lexicon form) with the same normalised term no longer
+matches it, whatever its key or category. An overlay is checked when it is loaded
+(``fhirconv mappings check``'s checks): a problem in it is a MappingsError, not a
+surprise in the output.
 
 Concept tables are TSV with the columns ``key system code display terms attrs source``:
 
@@ -47,6 +51,9 @@ COLUMNS = ("key", "system", "code", "display", "terms", "attrs", "source")
 # both construct only plain data (never arbitrary objects)
 SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ABBREV = re.compile(r"^[A-Z0-9][A-Z0-9/+\-]*[A-Z0-9+]?$")
+# the category a term is read as when it names concepts of several (first wins)
+CATEGORY_PRECEDENCE = ("disorder", "finding", "lab", "procedure", "medication", "modality", "body_site")
+_RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
 _NORM_DROP = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "‐": "-", "µ": "u", "μ": "u"})
 
 
@@ -245,6 +252,17 @@ class Mappings:
     _indexed: int = field(default=0, repr=False, compare=False)
     # objects compiled from these mappings by later stages (the extractor's rules), built once
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # normalised term -> (overlay key that claimed it, the earlier keys that lost it)
+    claimed: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def preferred(self, keys: Iterable[str], category: str | None = None) -> str:
+        """The concept a match naming ``keys`` is read as: the category first in
+        ``CATEGORY_PRECEDENCE`` (or ``category``), then a coded row before a text-only one, then key order."""
+        ks = sorted(keys)
+        cat = category or min({k.split(".", 1)[0] for k in ks}, key=lambda c: (_RANK.get(c, 99), c))
+        own = [k for k in ks if k.split(".", 1)[0] == cat]
+        coded = [k for k in own if self.concepts[k].coded]
+        return (coded or own)[0]
 
     def __getitem__(self, key: str) -> Concept:
         return self.concepts[key]
@@ -318,33 +336,52 @@ def read_text_file(path: Path) -> str:
 
 def read_table(path: Path) -> Iterator[Concept]:
     """Rows of one concept table; raises MappingsError naming the file and line."""
+    for item in table_rows(path):
+        if isinstance(item, MappingsError):
+            raise item
+        yield item
+
+
+def table_rows(path: Path) -> Iterator[Concept | MappingsError]:
+    """Each row of a concept table as a Concept, or the MappingsError that row is (file:line), so that a
+    checker can report every bad row and a loader stop at the first. A bad header ends the table."""
     text = read_text_file(path)
     with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header[: len(COLUMNS)]) != COLUMNS:
-            raise MappingsError(f"{path}:1: header must be {' '.join(COLUMNS)} (tab-separated)")
+            yield MappingsError(f"{path}:1: header must be {' '.join(COLUMNS)} (tab-separated)")
+            return
         for lineno, row in enumerate(reader, start=2):
             if not row or not "".join(row).strip() or row[0].startswith("#"):
                 continue
-            where = f"{path.name}:{lineno}"
-            if len(row) < len(COLUMNS):
-                row = row + [""] * (len(COLUMNS) - len(row))
-            key, system, code, display, terms, attrs, source = (x.strip() for x in row[: len(COLUMNS)])
-            if "." not in key:
-                raise MappingsError(f"{where}: key {key!r} must look like category.name")
-            if system not in SYSTEMS:
-                raise MappingsError(f"{where}: unknown system {system!r}; use one of sct, loinc, dicom, ucum")
-            if bool(system) != bool(code):
-                raise MappingsError(f"{where}: system and code must be given together (or both empty)")
-            yield Concept(key, SYSTEMS[system], code, display,
-                          tuple(t.strip() for t in terms.split("|") if t.strip()),
-                          _parse_attrs(attrs, where), source, path.name, lineno)
+            try:
+                yield _row(path, lineno, row)
+            except MappingsError as exc:
+                yield exc
 
 
-def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, Any], overlay: bool) -> None:
+def _row(path: Path, lineno: int, row: list[str]) -> Concept:
+    where = f"{path.name}:{lineno}"
+    if len(row) < len(COLUMNS):
+        row = row + [""] * (len(COLUMNS) - len(row))
+    key, system, code, display, terms, attrs, source = (x.strip() for x in row[: len(COLUMNS)])
+    if "." not in key:
+        raise MappingsError(f"{where}: key {key!r} must look like category.name")
+    if system not in SYSTEMS:
+        raise MappingsError(f"{where}: unknown system {system!r}; use one of sct, loinc, dicom, ucum")
+    if bool(system) != bool(code):
+        raise MappingsError(f"{where}: system and code must be given together (or both empty)")
+    return Concept(key, SYSTEMS[system], code, display,
+                   tuple(t.strip() for t in terms.split("|") if t.strip()),
+                   _parse_attrs(attrs, where), source, path.name, lineno)
+
+
+def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, Any], overlay: bool,
+                 claimed: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
     if not folder.is_dir():
         raise MappingsError(f"{folder}: not a folder of mappings; pass an existing directory to --mappings")
+    earlier = dict(concepts)
     for path in sorted(folder.glob("*.tsv")):
         seen: set[str] = set()
         for c in read_table(path):
@@ -354,6 +391,8 @@ def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, An
             if c.key in concepts and not overlay and concepts[c.key].file != c.file:
                 raise MappingsError(f"{path.name}:{c.line}: key {c.key} is already defined in {concepts[c.key].file}")
             concepts[c.key] = c
+    if overlay and claimed is not None:
+        _claim(concepts, earlier, claimed)
     for path in sorted(folder.glob("*.yaml")):
         try:
             data = yaml.load(read_text_file(path), Loader=SAFE_LOADER)
@@ -366,6 +405,27 @@ def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, An
             merged.update(data)
             data = merged
         rules[path.stem] = data
+
+
+def _claim(concepts: dict[str, Concept], earlier: dict[str, Concept],
+           claimed: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+    """An overlay's rows take their terms from the rows loaded before them (see the module docstring)."""
+    own = {norm_term(t): c.key for c in concepts.values() if earlier.get(c.key) is not c for t in c.terms}
+    own.pop("", None)
+    losers: dict[str, list[str]] = {}
+    for key, c in earlier.items():
+        if concepts.get(key) is not c:      # replaced by the overlay
+            continue
+        kept = tuple(t for t in c.terms if norm_term(t) not in own or own[norm_term(t)] == key)
+        if len(kept) != len(c.terms):
+            for t in c.terms:
+                if t not in kept:
+                    losers.setdefault(norm_term(t), []).append(key)
+            concepts[key] = replace(c, terms=kept)
+    for n, keys in losers.items():
+        claimed[n] = (own[n], tuple(sorted(keys)))
+    for n, key in own.items():
+        claimed.setdefault(n, (key, ()))
 
 
 def load(*overlays: str | Path) -> Mappings:
@@ -395,13 +455,23 @@ def _load(overlays: tuple[str, ...]) -> Mappings:
 def _load_all(overlays: tuple[str, ...]) -> Mappings:
     concepts: dict[str, Concept] = {}
     rules: dict[str, Any] = {}
+    claimed: dict[str, tuple[str, tuple[str, ...]]] = {}
     base = default_folder()
     _load_folder(base, concepts, rules, overlay=False)
+    if overlays:
+        from .mappings_check import check
+
+        problems = check(*overlays)
+        if problems:
+            shown = "\n".join(f"  {p}" for p in problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise MappingsError(f"the mappings overlay has {len(problems)} problem(s):\n{shown}{more}\n"
+                                f"fix them (fhirconv mappings check {' '.join(overlays)} lists them all)")
     for o in overlays:
-        _load_folder(Path(o), concepts, rules, overlay=True)
+        _load_folder(Path(o), concepts, rules, overlay=True, claimed=claimed)
     if rules.get("lexicon", {}).get("routing"):
-        _add_lexicon(concepts, rules["lexicon"], rules.get("relations") or {})
-    return Mappings(concepts=concepts, rules=rules, folders=(str(base), *overlays))
+        _add_lexicon(concepts, rules["lexicon"], rules.get("relations") or {}, set(claimed))
+    return Mappings(concepts=concepts, rules=rules, folders=(str(base), *overlays), claimed=claimed)
 
 
 SCT = SYSTEMS["sct"]
@@ -428,7 +498,8 @@ def _rows_with_words(forms: list[str], words: set[str]) -> set[int]:
     return {bisect.bisect_right(starts, end) - 1 for end, _ in auto.iter(text)}
 
 
-def _add_lexicon(concepts: dict[str, Concept], rules: dict[str, Any], relations: dict[str, Any]) -> None:
+def _add_lexicon(concepts: dict[str, Concept], rules: dict[str, Any], relations: dict[str, Any],
+                 claimed: Iterable[str] = ()) -> None:
     """The compiled SNOMED CT lexicon under the curated tables (``mappings/lexicon.yaml``, ``routing``).
 
     A form that is already a curated term stays that term's; the forms of a concept that a curated
@@ -452,7 +523,7 @@ def _add_lexicon(concepts: dict[str, Concept], rules: dict[str, Any], relations:
     extra: dict[str, list[str]] = {}
     made: dict[str, tuple[str, str, str]] = {}
     forms, codes, categories, displays, _, attrs, _ = columns()
-    skipped = {forms[i] for i in _rows_with_words(forms, skip)} | curated_terms | blocked
+    skipped = {forms[i] for i in _rows_with_words(forms, skip)} | curated_terms | blocked | set(claimed)
     skipped_in = {cat: {forms[i] for i in _rows_with_words(forms, words) if categories[i] == cat}
                   for cat, words in by_category.items()}
     for form, code, category, display, attr in zip(forms, codes, categories, displays, attrs, strict=True):

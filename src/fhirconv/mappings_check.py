@@ -10,6 +10,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,8 +23,8 @@ from .mappings import (
     Mappings,
     default_folder,
     norm_term,
-    read_table,
     read_text_file,
+    table_rows,
 )
 from .validate._terminology import dicom_problem, loinc_problem, sctid_problem
 
@@ -49,29 +50,35 @@ class Problem:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-def check(*folders: str | Path) -> list[Problem]:
-    """Every problem in the given folders (the shipped defaults when none given), overlays applied in order."""
-    dirs = [Path(f) for f in folders] or [default_folder()]
+def check(*overlays: str | Path) -> list[Problem]:
+    """Every problem in the shipped mappings and the given overlay folders, applied in that order (what
+    ``--mappings`` loads). An overlay is checked against the shipped files: its rows may name shipped
+    concepts, its YAML keys must have the shipped types, and a term it gives a new code is its documented
+    override, not a conflict. Each problem is reported once."""
+    base = default_folder()
+    dirs = [base] + [Path(f) for f in overlays if Path(f).resolve() != base.resolve()]
     problems: list[Problem] = []
     concepts: dict[str, Concept] = {}
-    for folder in dirs:
+    layer_of: dict[str, int] = {}
+    shipped_cats: dict[str, set[str]] = {}
+    shipped_rules: dict[str, Any] = {}
+    for layer, folder in enumerate(dirs):
         if not folder.is_dir():
             problems.append(Problem(str(folder), 0, "not a folder"))
             continue
         for path in sorted(folder.glob("*.tsv")):
-            problems += _check_table(path, concepts)
+            rows = _check_table(path, problems)
+            if layer == 0:
+                shipped_cats[path.name] = {c.category for c in rows}
+            else:
+                problems += _check_categories(path, rows, shipped_cats)
+            for c in rows:
+                concepts[c.key] = c
+                layer_of[c.key] = layer
         for path in sorted(folder.glob("*.yaml")):
-            try:
-                data = yaml.load(read_text_file(path), Loader=SAFE_LOADER)
-            except MappingsError as exc:
-                problems.append(_problem_of(path, exc))
-                continue
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                problems.append(Problem(path.name, (mark.line + 1) if mark else 0, f"not valid YAML: {exc}"))
-                continue
-            if not isinstance(data, dict):
-                problems.append(Problem(path.name, 1, "must hold a mapping at the top level"))
+            data = _check_yaml(path, problems, None if layer == 0 else shipped_rules)
+            if layer == 0 and data is not None:
+                shipped_rules[path.stem] = data
     terms: dict[tuple[str, str], Concept] = {}
     for c in concepts.values():
         for attr, prefix in REFERENCE_ATTRS.items():
@@ -82,40 +89,119 @@ def check(*folders: str | Path) -> list[Problem]:
             key = (c.category, norm_term(term))
             other = terms.get(key)
             if other is not None and other.key != c.key and (other.system, other.code) != (c.system, c.code) \
-                    and c.category not in ("lab",):
+                    and c.category not in ("lab",) and layer_of[other.key] == layer_of[c.key]:
                 problems.append(Problem(c.file, c.line, f"term {term!r} also names {other.key} "
                                                         f"({other.file}:{other.line}) with another code"))
             terms.setdefault(key, c)
-    return sorted(problems, key=lambda p: (p.file, p.line, p.message))
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
+
+
+def _check_categories(path: Path, rows: list[Concept], shipped: dict[str, set[str]]) -> list[Problem]:
+    """An overlay row whose category is unknown, or not the one its (shipped) file name holds."""
+    known = set().union(*shipped.values()) if shipped else set()
+    out = []
+    for c in rows:
+        if c.category not in known:
+            out.append(Problem(c.file, c.line, f"unknown category {c.category!r} in key {c.key}; "
+                                               f"use one of {', '.join(sorted(known))}"))
+        elif path.name in shipped and c.category not in shipped[path.name]:
+            home = sorted(f for f, cats in shipped.items() if c.category in cats)
+            out.append(Problem(c.file, c.line, f"key {c.key} is a {c.category} but {path.name} holds "
+                                               f"{', '.join(sorted(shipped[path.name]))} rows; move it to "
+                                               f"{' or '.join(home)}"))
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _check_yaml(path: Path, problems: list[Problem], shipped: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A rule file's problems; for an overlay (``shipped`` given), unknown files and keys and values of
+    another type than the shipped file's (the overlay's top-level keys replace the shipped ones)."""
+    try:
+        text = read_text_file(path)
+        data = yaml.load(text, Loader=SAFE_LOADER)
+    except MappingsError as exc:
+        problems.append(_problem_of(path, exc))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(path.name, (mark.line + 1) if mark else 0, f"not valid YAML: {exc}"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(path.name, 1, "must hold a mapping at the top level"))
+        return None
+    if shipped is None:
+        return data
+    if path.stem not in shipped:
+        problems.append(Problem(path.name, 1, f"fhirconv reads no rule file {path.name}; use one of "
+                                              f"{', '.join(sorted(f'{k}.yaml' for k in shipped))}"))
+        return data
+    lines = _key_lines(text)
+    for key, value in data.items():
+        line = lines.get(str(key), 1)
+        if key not in shipped[path.stem]:
+            problems.append(Problem(path.name, line, f"unknown key {key!r}: fhirconv reads no such rule in "
+                                                     f"{path.name}"))
+            continue
+        want = shipped[path.stem][key]
+        numbers = (int, float)
+        same = isinstance(value, type(want)) or (isinstance(value, numbers) and isinstance(want, numbers)
+                                                 and not isinstance(value, bool) and not isinstance(want, bool))
+        if not same and value is not None:
+            problems.append(Problem(path.name, line, f"{key} must be {_type_name(want)} (as in the shipped "
+                                                     f"{path.name}), not {_type_name(value)}"))
+    return data
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line of each top-level key of a YAML mapping."""
+    try:
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
 
 
 def _problem_of(path: Path, exc: MappingsError) -> Problem:
-    """The Problem of a file the loader refused ("<path>:<line>: <message>")."""
-    m = re.match(rf"{re.escape(str(path))}(?::(\d+))?: (.*)", str(exc), re.S)
-    return Problem(path.name, int(m.group(1) or 0), m.group(2)) if m else Problem(path.name, 0, str(exc))
+    """The Problem of a file the loader refused ("<path>:<line>: <message>" or "<name>:<line>: ...")."""
+    for prefix in (str(path), path.name):
+        m = re.match(rf"{re.escape(prefix)}(?::(\d+))?: (.*)", str(exc), re.S)
+        if m:
+            return Problem(path.name, int(m.group(1) or 0), m.group(2))
+    return Problem(path.name, 0, str(exc))
 
 
-def _check_table(path: Path, concepts: dict[str, Concept]) -> list[Problem]:
+def _check_table(path: Path, problems: list[Problem]) -> list[Concept]:
+    """The rows of one table that parse; each problem of the table appended once, with its line."""
     out: list[Problem] = []
     try:
         text = read_text_file(path)
     except MappingsError as exc:
-        return [_problem_of(path, exc)]
+        problems.append(_problem_of(path, exc))
+        return []
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or tuple(h.strip() for h in rows[0][: len(COLUMNS)]) != COLUMNS:
-        return [Problem(path.name, 1, f"header must be {' '.join(COLUMNS)} (tab-separated)")]
+        problems.append(Problem(path.name, 1, f"header must be {' '.join(COLUMNS)} (tab-separated)"))
+        return []
     seen: dict[str, int] = {}
+    bad_lines: set[int] = set()
     for lineno, row in enumerate(rows[1:], start=2):
         if not row or not "".join(row).strip() or row[0].startswith("#"):
             continue
         if len(row) > len(COLUMNS):
             out.append(Problem(path.name, lineno, f"{len(row)} columns, expected {len(COLUMNS)} (a stray tab?)"))
-        key, system, code = (row + [""] * 3)[:3]
+        key, system, code = (x.strip() for x in (row + [""] * 3)[:3])
         if key in seen:
             out.append(Problem(path.name, lineno, f"key {key} already on line {seen[key]}"))
         seen[key] = lineno
         if system not in SYSTEMS:
             out.append(Problem(path.name, lineno, f"unknown system {system!r} (use sct, loinc, dicom, ucum)"))
+            bad_lines.add(lineno)
             continue
         problem = None
         if system == "sct" and code:
@@ -126,32 +212,60 @@ def _check_table(path: Path, concepts: dict[str, Concept]) -> list[Problem]:
             problem = dicom_problem(code, True)
         if problem:
             out.append(Problem(path.name, lineno, f"code {code}: {problem}"))
-    try:
-        for c in read_table(path):
-            for name, _ in c.attrs:
-                if name not in KNOWN_ATTRS:
-                    out.append(Problem(c.file, c.line, f"unknown attribute {name!r}"))
-            if not c.terms and c.category not in ("observation", "report", "document", "qualifier"):
-                out.append(Problem(c.file, c.line, f"{c.key} has no terms: the extractor can never find it"))
-            concepts[c.key] = c
-    except MappingsError as exc:
-        msg = str(exc)
-        where, _, rest = msg.partition(": ")
-        line = int(where.rsplit(":", 1)[1]) if ":" in where and where.rsplit(":", 1)[1].isdigit() else 0
-        out.append(Problem(path.name, line, rest or msg))
-    return out
+    concepts: list[Concept] = []
+    for item in table_rows(path):
+        if isinstance(item, MappingsError):
+            p = _problem_of(path, item)
+            if p.line not in bad_lines:
+                out.append(p)
+            continue
+        c = item
+        for name, _ in c.attrs:
+            if name not in KNOWN_ATTRS:
+                out.append(Problem(c.file, c.line, f"unknown attribute {name!r}"))
+        if not c.terms and c.category not in ("observation", "report", "document", "qualifier"):
+            out.append(Problem(c.file, c.line, f"{c.key} has no terms: the extractor can never find it"))
+        concepts.append(c)
+    problems.extend(out)
+    return concepts
 
 
 def lookup(mappings: Mappings, phrase: str) -> list[tuple[str, Concept, str]]:
-    """What each term found in ``phrase`` maps to: (matched text, concept, why)."""
+    """What each term found in ``phrase`` maps to: (matched text, concept, why), the row the extractor
+    reads first and marked "wins", then the rows it passes over, each saying to which and why."""
     cats = sorted({c.category for c in mappings.concepts.values()})
     found = []
     for m in mappings.matcher(*cats).find(phrase):
-        for key in m.keys:
+        text = phrase[m.start:m.end]
+        winner = mappings.preferred(m.keys)
+        w = mappings[winner]
+        for key in sorted(m.keys, key=lambda k: (k != winner, k)):
             c = mappings[key]
             why = f"term {m.term!r} in {c.file}:{c.line}"
             if not c.coded:
                 broader = c.attr("broader")
                 why += f"; no confirmed code{f', coded by broader {broader}' if broader else ' (text only)'}"
-            found.append((phrase[m.start:m.end], c, why))
+            labs = [k for k in m.keys if k.startswith("lab.")]
+            if c.category == "lab" and winner.startswith("lab.") and len(labs) > 1:
+                why = f"one of {len(labs)} lab rows: the result's unit and sample choose; " + why
+            elif len(m.keys) > 1:
+                why = ("wins: " if key == winner else f"loses to {winner}: {_reason(w, c)}; ") + why
+            found.append((text, c, why))
+        claim = mappings.claimed.get(m.term)
+        if claim is None:
+            continue
+        owner = mappings[claim[0]]
+        for key in claim[1]:
+            lost = mappings.get(key)
+            if lost is not None and key not in m.keys:
+                found.append((text, lost, f"overridden: the overlay row {owner.key} ({owner.file}:{owner.line}) "
+                                          f"claims the term {m.term!r}"))
     return found
+
+
+def _reason(winner: Concept, loser: Concept) -> str:
+    if winner.category != loser.category:
+        return f"a {winner.category} is read before a {loser.category}"
+    if winner.coded and not loser.coded:
+        return "a coded row is read before a text-only one"
+    return "the first key in order is read"

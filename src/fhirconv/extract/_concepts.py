@@ -8,8 +8,6 @@ import re
 from ..mappings import Mappings, Match
 
 CATEGORIES = ("disorder", "finding", "body_site", "lab", "modality", "procedure", "medication")
-_CATEGORY_RANK = {c: i for i, c in enumerate(("disorder", "finding", "lab", "procedure", "medication", "modality",
-                                               "body_site"))}
 # a word right after these is the end of a prepositional phrase, not a modifier of what follows
 _ENDS_PHRASE = re.compile(r"\b(?:in|of|on|at|to|from|into|within)\s+(?:the\s+|both\s+|his\s+|her\s+)?"
                           r"(?:left|right|bilateral)?\s*$", re.I)
@@ -56,14 +54,11 @@ class ConceptFinder:
 
     def category(self, mt: Match) -> str:
         """The category a match is read as when its term names concepts of several."""
-        cats = {k.split(".", 1)[0] for k in mt.keys}
-        return min(cats, key=lambda c: _CATEGORY_RANK.get(c, 99))
+        return self.maps.preferred(mt.keys).split(".", 1)[0]
 
     def key(self, mt: Match, cat: str) -> str:
         """The concept of ``cat`` a match names, a coded one first."""
-        keys = [k for k in mt.keys if k.startswith(cat + ".")]
-        coded = [k for k in keys if self.maps[k].coded]
-        return (coded or keys)[0]
+        return self.maps.preferred(mt.keys, cat)
 
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
