@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+APP    := $(VENV)/.installed-app
 
 .PHONY: seeds test lint bench clean
 
@@ -12,9 +13,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make seeds` installs fhirconv alone; `make test` adds the test tools (pytest, ruff, mypy, ...)
+$(APP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(APP)
+
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(APP)
 
 tests/fhir_server/node_modules/.installed: tests/fhir_server/package-lock.json
 	cd tests/fhir_server && npm ci --no-audit --no-fund --loglevel=error
@@ -22,7 +28,7 @@ tests/fhir_server/node_modules/.installed: tests/fhir_server/package-lock.json
 
 node: $(if $(wildcard tests/fhir_server/package-lock.json),tests/fhir_server/node_modules/.installed,)
 
-seeds: $(STAMP)
+seeds: $(APP)
 	$(BIN)/fhirconv convert seeds --out out
 
 test: $(STAMP) node

@@ -228,3 +228,60 @@ def test_push_of_a_deeply_nested_bundle_is_one_clear_error(tmp_path):
     r = run_cli("push", "--dry-run", "--server", "http://127.0.0.1:9/fhir", str(path))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
     assert "nested more than 64 levels deep" in r.stdout + r.stderr
+
+
+def test_convert_dir_recurses_lists_what_it_skipped_and_tells_rows_apart(tmp_path):
+    src = tmp_path / "in"
+    for name in ("case.txt", "sub/case.txt", "notes.md", "paper.pdf", ".hidden.txt"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text("A 40-year-old man had fever." if name.endswith(".txt") else "x", encoding="utf-8")
+    out = src / "out"                    # inside the input folder: not read back on the next run
+    for _ in range(2):
+        r = run_cli("convert", str(src), "--out", str(out), env={"COLUMNS": "80"})
+        assert r.returncode == 0, r.stderr
+    assert "skipping 2 file(s)" in r.stderr and "paper.pdf: a PDF" in r.stderr
+    assert "notes.md: not a text file" in r.stderr
+    assert "[2/2]" in r.stderr and "[3/" not in r.stderr
+    assert "in/case.txt" in r.stdout and "sub/case.txt" in r.stdout      # the rows say which is which
+    summary = json.loads((out / "summary.json").read_text())
+    assert [Path(s["name"]).name for s in summary["skipped"]] == ["notes.md", "paper.pdf"]
+    assert len({d["output"] for d in summary["documents"]}) == 2
+
+
+def test_summary_errors_are_listed_in_full_under_the_table(tmp_path):
+    long_name = "a_case_report_with_a_name_long_enough_to_need_folding_in_a_narrow_terminal.txt"
+    (tmp_path / long_name).write_text("A 40-year-old man had fever. " * 100, encoding="utf-8")
+    r = run_cli("convert", str(tmp_path), "--out", str(tmp_path / "out"), "--max-chars", "100", "-q",
+                env={"COLUMNS": "80"})
+    assert r.returncode == 1
+    assert "error (1)" in r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("(1) "))
+    assert long_name in line and "over the limit of 100 characters" in line and "--max-chars" in line
+    assert "…" not in r.stdout
+
+
+def test_extract_table_shows_codes_and_whole_keys(tmp_path):
+    (tmp_path / "c.txt").write_text("A 34-year-old woman had acute lymphoblastic leukaemia with breast metastasis.",
+                                    encoding="utf-8")
+    r = run_cli("extract", str(tmp_path / "c.txt"), env={"COLUMNS": "90"})
+    assert r.returncode == 0, r.stderr
+    assert "SCT 91857003" in r.stdout                       # the code column
+    assert "…" not in r.stdout                              # folded, never cut
+    wide = run_cli("extract", str(tmp_path / "c.txt"), env={"COLUMNS": "200"})
+    assert re.search(r"│ disorder\.secondary_\w+breast\w* +│ SCT 94297009", wide.stdout), wide.stdout
+
+
+def test_help_names_values_in_plain_words():
+    for cmd in (["convert"], ["extract"], ["validate"], ["push"], ["mappings", "check"], ["mappings", "lookup"]):
+        r = run_cli(*cmd, "--help", env={"COLUMNS": "120"})
+        assert r.returncode == 0
+        assert not re.search(r"<(bool|str|int|float|path|list\[)", r.stdout), (cmd, r.stdout)
+    conv = run_cli("convert", "--help", env={"COLUMNS": "120"}).stdout
+    assert re.search(r"--mappings +PATH \.\.\.", conv) and re.search(r"--max-chars +N ", conv)
+    assert re.search(r"--ndjson +Also write", conv)          # a flag has no placeholder
+
+
+def test_plain_placeholders():
+    from fhirconv.cli_help import plain
+    assert [plain(x) for x in ("<list[Path]>", "<int>", "<transaction|collection>", "<bool>", "<int range>",
+                               "<path>...")] == ["PATH ...", "N", "transaction|collection", "", "N", "PATH ..."]

@@ -131,6 +131,14 @@ def test_definitions_are_general_knowledge():
     assert "disorder.sarcoidosis" not in {f.concept for f in conditions(extract_text(text))}
 
 
+def test_sentences_about_the_text_itself_are_not_about_the_patient():
+    text = ("A 52-year-old man had fever and a cough. This article reviews the causes of weakness and "
+            "headache in travellers. It also highlights the strengths and weaknesses of serology.")
+    found = {f.concept for f in extract_text(text).patients[0].facts}
+    assert {"finding.fever", "finding.cough"} <= found
+    assert not found & {"finding.asthenia", "finding.headache"}
+
+
 def test_a_form_of_a_disease_that_tests_ruled_out_is_not_asserted():
     text = ("A 9-year-old girl was treated for dengue haemorrhagic fever. On day two, tests for dengue were "
             "negative and malaria was confirmed on a blood film.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from email.utils import formatdate
@@ -301,3 +302,30 @@ def test_entries_of_refuses_json_nested_past_the_limit_but_not_a_deep_real_one()
     deep = {"resourceType": "Patient", "id": "d-2", "extension": [nested(40)]}
     entries, errors = entries_of(deep, "deep.json")
     assert not entries and "nested more than 64 levels deep" in errors[0]
+
+
+def test_progress_lines_come_only_after_half_a_second_and_say_how_far() -> None:
+    """A slow server (a delay a real one will not produce on demand): progress lines then, none for a
+    quick push, and each line counts against what is planned."""
+    def server(delay: float):
+        def answer(request: httpx.Request) -> httpx.Response:
+            if request.method == "GET":
+                rest = [{"mode": "server", "interaction": [{"code": "transaction"}]}]
+                return httpx.Response(200, json={"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1",
+                                                 "rest": rest})
+            time.sleep(delay)
+            entries = json.loads(request.content)["entry"]
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": [
+                {"response": {"status": "201 Created", "location": e["request"]["url"] + "/_history/1"}}
+                for e in entries]})
+        return httpx.MockTransport(answer)
+
+    for delay, lines_expected in ((0.0, False), (0.12, True)):
+        said: list[str] = []
+        with FhirClient("http://127.0.0.1:9/fhir", transport=server(delay), progress=said.append) as client:
+            report = client.push_bundle(case_bundle("slow", 6), journal=None, max_entries=1, concurrency=1)
+        assert report.exit_code == EXIT_OK
+        ticks = [s for s in said if "written so far" in s]
+        assert bool(ticks) is lines_expected, said
+        for t in ticks:
+            assert re.match(r"\d+ of \d+ planned transaction\(s\) done, \d+ resource\(s\) written so far", t), t

@@ -636,13 +636,27 @@ def test_expand_inputs(tmp_path: Path) -> None:
     single = tmp_path / "single.text"
     single.write_text("A case.")
     missing = str(tmp_path / "missing.txt")
-    got = expand_inputs([str(folder), "-", missing, str(single), str(empty), str(single)])
-    assert got == [str(folder / "a.TXT"), str(folder / "b.txt"), str(folder / "c.enw"), "-", missing,
-                   str(single), str(empty)]
+    skipped: list[tuple[str, str]] = []
+    got = expand_inputs([str(folder), "-", missing, str(single), str(empty), str(single)], skipped=skipped)
+    assert got == [str(folder / "a.TXT"), str(folder / "b.txt"), str(folder / "c.enw"), str(folder / "sub" / "e.txt"),
+                   "-", missing, str(single), str(empty)]
+    assert skipped == [(str(folder / "d.pdf"), "a PDF: extract its text first (e.g. pdftotext) and convert the .txt")]
     with pytest.raises(ReadError):
-        read_path(got[4])
+        read_path(got[5])
     with pytest.raises(ReadError):
-        read_path(got[6])
+        read_path(got[7])
+
+
+def test_expand_inputs_passes_over_hidden_and_excluded_folders(tmp_path: Path) -> None:
+    for name in ("a.txt", ".git/b.txt", "out/c.txt", "deep/er/d.txt", "deep/notes.md", "deep/w.docx"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("A case.")
+    skipped: list[tuple[str, str]] = []
+    got = expand_inputs([str(tmp_path)], skipped=skipped, exclude=[tmp_path / "out"])
+    assert got == [str(tmp_path / "a.txt"), str(tmp_path / "deep" / "er" / "d.txt")]
+    assert [(Path(n).name, why.split(":")[0]) for n, why in skipped] == [
+        ("notes.md", "not a text file fhirconv reads (.txt, .text, .enw, .ris, .nbib, .medline)"),
+        ("w.docx", "a word-processor file")]
 
 
 def test_read_stdin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from . import cli_help
 from ._version import __version__
 from .errors import FhirconvError
 from .model import DocumentReport, Severity
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 # the converter's modules are imported by the commands that use them: `fhirconv push` and
 # `fhirconv --version` start without the extraction engine
 
+cli_help.install()
 app = typer.Typer(
     name="fhirconv",
     help="Turn published clinical case reports into validated HL7 FHIR R4 bundles.",
@@ -121,8 +125,13 @@ def convert(
     from . import read as reader
 
     maps = _load(mappings)
-    total = len(reader.expand_inputs(inputs))
+    skipped: list[tuple[str, str]] = []
+    total = len(reader.expand_inputs(inputs, skipped=skipped, exclude=[out_dir]))
     done = 0
+    if skipped and not (quiet or as_json):
+        err.print(f"skipping {len(skipped)} file(s) that are not case-report text:")
+        for name, why in skipped:
+            err.print(f"  {name}: {why}", markup=False, highlight=False)
 
     def progress(r: DocumentReport) -> None:
         nonlocal done
@@ -130,8 +139,8 @@ def convert(
         if quiet or as_json:
             return
         state = "error" if r.errors else ("no patient" if not r.output else "ok")
-        err.print(f"[{done}/{total}] {r.name}: {state}"
-                  + (f" — {r.errors[0]}" if r.errors else ""))
+        err.print(f"[{done}/{total}] {r.name}: {state}" + (f" — {r.errors[0]}" if r.errors else ""),
+                  markup=False, highlight=False)
 
     try:
         reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps, bundle_type=bundle_type.value,
@@ -174,15 +183,42 @@ def _push_outputs(reports: list[DocumentReport], url: str, quiet: bool, options:
 
 
 def _print_summary(reports: list[DocumentReport], out_dir: Path) -> None:
+    """One row per document, named so that rows differ (the shortest trailing part of the path that is
+    unique), never truncated; each error in full under the table, one line each."""
+    names = _distinct_names([r.name for r in reports])
     table = Table(title=f"fhirconv {__version__}: {len(reports)} document(s) → {out_dir}")
-    for col in ("document", "kind", "patients", "resources", "warnings", "status"):
-        table.add_column(col)
-    for r in reports:
+    table.add_column("document", overflow="fold", min_width=12)
+    for col in ("kind", "patients", "resources", "warnings"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    failed: list[tuple[str, str]] = []
+    for r, name in zip(reports, names, strict=True):
         res = str(sum(r.resources.values())) if r.resources else ""
-        status = "error: " + r.errors[0] if r.errors else ("written" if r.output else "no bundle (no patient)")
-        table.add_row(Path(r.name).name, r.kind or "-", str(r.patients), res or "-", str(len(r.warnings)), status)
+        if r.errors:
+            failed.append((name, r.errors[0] if r.errors[0].startswith(r.name) else f"{name}: {r.errors[0]}"))
+            status = f"error ({len(failed)})"
+        else:
+            status = "written" if r.output else "no bundle (no patient)"
+        table.add_row(Text(name), r.kind or "-", str(r.patients), res or "-", str(len(r.warnings)), status)
     out.print(table)
+    for i, (_, error) in enumerate(failed, start=1):
+        out.print(f"({i}) {error}", markup=False, highlight=False, overflow="ignore", crop=False,
+                  soft_wrap=True)
     out.print(f"summary (resources by type, warnings, errors): {out_dir / 'summary.json'}")
+
+
+def _distinct_names(paths: list[str]) -> list[str]:
+    """The file name of each path, with as many parent folders as it takes to tell equal names apart."""
+    parts = [Path(p).parts or (p,) for p in paths]
+    depth = [1] * len(parts)
+    while True:
+        counts = Counter(ps[-d:] for ps, d in zip(parts, depth, strict=True))
+        grow = [i for i, (ps, d) in enumerate(zip(parts, depth, strict=True)) if counts[ps[-d:]] > 1 and d < len(ps)]
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+    return [str(Path(*ps[-d:])) for ps, d in zip(parts, depth, strict=True)]
 
 
 @app.command("extract")
@@ -216,12 +252,25 @@ def extract_cmd(
         out.print(f"  note: {w}")
     for p in ex.patients:
         table = Table(title=f"patient {p.label or p.index + 1}")
-        for col in ("kind", "concept", "text", "assertion", "span", "details"):
-            table.add_column(col)
+        for col in ("kind", "concept", "code", "text", "assertion", "span", "details"):
+            # folded, never cut with an ellipsis: a concept key or a code is read whole or not at all
+            table.add_column(col, overflow="fold", no_wrap=col in ("code", "span"))
         for f in p.facts:
             details = ", ".join(f"{k}={v}" for k, v in f.attrs if v not in (None, "", ()))
-            table.add_row(f.kind, f.concept or "-", f.text, f.assertion.value, f"{f.span.start}-{f.span.end}", details)
+            table.add_row(f.kind, f.concept or "-", _code_of(maps, f.concept), Text(f.text), f.assertion.value,
+                          f"{f.span.start}-{f.span.end}", Text(details))
         out.print(table)
+
+
+def _code_of(maps: Mappings, key: str | None) -> str:
+    """``SCT 91857003`` / ``LOINC 718-7`` / ``DICOM US`` for a coded concept, ``-`` for a text-only one."""
+    from .mappings import SYSTEMS
+
+    c = maps.get(key) if key else None
+    if c is None or not c.coded:
+        return "-"
+    short = {url: name for name, url in SYSTEMS.items()}.get(c.system, c.system)
+    return f"{short.upper()} {c.code}"
 
 
 def _validation_inputs(files: list[Path]) -> Iterator[tuple[str, Any]]:

@@ -79,8 +79,9 @@ def _auth(token_env: str | None, token_file: Path | None, basic_user: str | None
 
 def push_command(
     paths: Annotated[list[Path], typer.Argument(help="Bundle files (.json, .ndjson) or directories of them.",
-                                                show_default=False)],
-    server: Annotated[str, typer.Option("--server", help="FHIR R4 base URL, e.g. https://example.org/fhir",
+                                                show_default=False, metavar="PATH")],
+    server: Annotated[str, typer.Option("--server", metavar="URL",
+                                        help="FHIR R4 base URL, e.g. https://example.org/fhir",
                                         envvar="FHIRCONV_PUSH_SERVER")],
     token_env: Annotated[str | None, typer.Option(
         "--token-env", metavar="NAME", help="Bearer token from this environment variable.")] = None,

@@ -92,7 +92,8 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
     reports: list[DocumentReport] = []
     ndjson_buf: dict[str, list[str]] = {}
     taken: set[str] = set()         # output stems of this run: two inputs never share a bundle file
-    for path in reader.expand_inputs(inputs):
+    skipped: list[tuple[str, str]] = []
+    for path in reader.expand_inputs(inputs, skipped=skipped, exclude=[out_dir]):
         report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None, taken, max_chars)
         reports.append(report)
         if progress:
@@ -102,7 +103,8 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
         nd.mkdir(exist_ok=True)
         for rtype, lines in sorted(ndjson_buf.items()):
             _write(nd / f"{rtype}.ndjson", "\n".join(lines) + "\n")
-    summary = {"documents": [_report_dict(r) for r in reports], "totals": _totals(reports)}
+    summary = {"documents": [_report_dict(r) for r in reports], "totals": _totals(reports),
+               "skipped": [{"name": n, "why": why} for n, why in skipped]}
     _write(out_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return reports
 

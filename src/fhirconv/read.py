@@ -55,21 +55,25 @@ _Edit = tuple[int, int, str]
 # --------------------------------------------------------------------------- inputs
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
+def expand_inputs(inputs: Iterable[str], *, skipped: list[tuple[str, str]] | None = None,
+                  exclude: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
     """Expand command-line inputs into the list of things to read.
 
-    Files are kept as given; a folder is replaced by its text files (names ending in one
-    of :data:`TEXT_SUFFIXES`, hidden files skipped), sorted by name, *not* recursively;
-    ``"-"`` (standard input) is kept. A missing path, or a folder without text files, is
-    kept as given so that the caller reports it: reading it raises :class:`ReadError`.
-    Duplicates are dropped (first occurrence wins).
+    Files are kept as given; a folder is replaced by its text files (names ending in one of
+    :data:`TEXT_SUFFIXES`), found recursively (a folder's own files, then its subfolders, each by
+    name); hidden files and folders (``.name``) and the folders in ``exclude`` (the output
+    folder) are passed over silently, every other file is appended to ``skipped`` as
+    ``(path, why)``. ``"-"`` (standard input) is kept. A missing path, or a folder without
+    text files, is kept as given so that the caller reports it: reading it raises
+    :class:`ReadError`. Duplicates are dropped (first occurrence wins).
     """
     out: list[str] = []
     seen: set[str] = set()
+    away = {os.path.realpath(e) for e in exclude}
     for item in inputs:
         expanded = [item]
         if item != "-" and os.path.isdir(item):
-            files = _folder_text_files(item)
+            files = _folder_text_files(item, skipped, away)
             if files:
                 expanded = files
         for entry in expanded:
@@ -79,18 +83,32 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return out
 
 
-def _folder_text_files(folder: str) -> list[str]:
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
-    return [
-        os.path.join(folder, n)
-        for n in sorted(names)
-        if not n.startswith(".")
-        and n.lower().endswith(TEXT_SUFFIXES)
-        and os.path.isfile(os.path.join(folder, n))
-    ]
+def _skip_reason(name: str) -> str:
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix == ".pdf":
+        return "a PDF: extract its text first (e.g. pdftotext) and convert the .txt"
+    if suffix in (".doc", ".docx", ".odt", ".rtf", ".pages"):
+        return "a word-processor file: save it as plain text (.txt) and convert that"
+    return f"not a text file fhirconv reads ({', '.join(TEXT_SUFFIXES)})"
+
+
+def _folder_text_files(folder: str, skipped: list[tuple[str, str]] | None = None,
+                       away: set[str] | None = None) -> list[str]:
+    """The text files under ``folder`` (recursively), sorted by path; symbolic links to folders are
+    not followed (no loops)."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder, onerror=lambda _exc: None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (away and os.path.realpath(os.path.join(root, d)) in away))
+        for n in sorted(files):
+            path = os.path.join(root, n)
+            if n.startswith("."):
+                continue
+            if n.lower().endswith(TEXT_SUFFIXES) and os.path.isfile(path):
+                found.append(path)
+            elif skipped is not None:
+                skipped.append((path, _skip_reason(n)))
+    return found
 
 
 def read_path(path: str | Path, *, max_chars: int | None = MAX_CHARS) -> SourceDocument:

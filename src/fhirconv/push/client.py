@@ -603,8 +603,8 @@ class _Base:
         now = time.monotonic()
         if now - self._last_tick >= 0.5:
             self._last_tick = now
-            self._say(f"{done} {st.bundle_type}s done ({planner.planned} planned so far), "
-                      f"{len(st.written)} resources written")
+            self._say(f"{done} of {planner.planned} planned {st.bundle_type}(s) done, "
+                      f"{len(st.written)} resource(s) written so far")
 
     def _refused(self, st: _State, planner: _Planner, exc: PushError, dry_run: bool,
                  validator: Callable[[dict[str, Any]], list[str]] | None) -> None:
@@ -622,6 +622,9 @@ class _Base:
         self._finish_not_sent(st)
 
     def _start_writing(self, st: _State, resume: bool) -> None:
+        # the first progress line comes after half a second of writing, not after the first answer: a
+        # short push prints only its summary, never a line that the summary then contradicts
+        self._last_tick = time.monotonic()
         self._sandbox_notice()
         st.report.notices.extend(n for n in self.notices if n not in st.report.notices)
         if st.journal is not None:
