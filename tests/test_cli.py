@@ -285,3 +285,18 @@ def test_plain_placeholders():
     from fhirconv.cli_help import plain
     assert [plain(x) for x in ("<list[Path]>", "<int>", "<transaction|collection>", "<bool>", "<int range>",
                                "<path>...")] == ["PATH ...", "N", "transaction|collection", "", "N", "PATH ..."]
+
+
+def test_a_document_over_its_time_budget_is_reported_and_the_others_convert(tmp_path):
+    sentence = "On day {n} she had fever, a cough and left leg pain; haemoglobin was {n}.2 g/dL and CRP {n} mg/L. "
+    (tmp_path / "a_long.txt").write_text("A 40-year-old woman was admitted.\n\n"
+                                         + "".join(sentence.format(n=n % 97) for n in range(12_000)),
+                                         encoding="utf-8")
+    (tmp_path / "b_short.txt").write_text("A 50-year-old woman had a cough.", encoding="utf-8")
+    r = run_cli("convert", str(tmp_path), "--out", str(tmp_path / "out"), "--time-budget", "0.3", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-800:]
+    docs = {Path(d["name"]).name: d for d in json.loads(r.stdout)["documents"]}
+    assert "took longer than its time budget of 0.3 s" in docs["a_long.txt"]["errors"][0]
+    assert "--time-budget" in docs["a_long.txt"]["errors"][0] and not docs["a_long.txt"]["output"]
+    assert docs["b_short.txt"]["output"] and not docs["b_short.txt"]["errors"]
+    assert not list((tmp_path / "out").glob("a_long*"))

@@ -174,3 +174,8 @@ def test_serial_values_keep_the_unit_and_their_order():
 ])
 def test_numbers_and_units_as_journals_print_them(sentence, expected, units):
     assert q(sentence, units) == expected
+
+
+def test_dates_the_calendar_does_not_have_are_no_dates():
+    assert resolve_all("seen on 31 April 2020, again on 29 Feb 2021 and on 10/89/1930") == []
+    assert resolve_all("born 29 February 2020; the ward since 2000-13-02") == ["2020-02-29"]

@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._budget import TIME_BUDGET
 from ._version import __version__
 from .errors import (
+    BudgetError,
     BuildError,
     ExtractError,
     FhirconvError,
@@ -24,6 +26,7 @@ from .errors import (
     ValidationError,
 )
 from .model import Extraction, Issue
+from .read import MAX_CHARS
 from .validate import validate_resource as _validate_resource  # binds the subpackage before the function
 
 if TYPE_CHECKING:
@@ -44,7 +47,8 @@ __all__ = [
     "__version__", "convert_text", "convert_file", "convert_inputs", "extract_text", "validate",
     "FhirClient", "AsyncFhirClient", "PushReport",
     "load_mappings", "Mappings", "Pipeline", "Issue", "Extraction",
-    "FhirconvError", "ReadError", "MappingsError", "ExtractError", "BuildError", "ValidationError", "PushError",
+    "FhirconvError", "ReadError", "MappingsError", "ExtractError", "BuildError", "ValidationError", "BudgetError",
+    "PushError",
 ]
 
 
@@ -67,13 +71,14 @@ def load_mappings(*overlays: str | Path) -> Mappings:
     return load(*overlays)
 
 
-def convert_file(path: str | Path, *, mappings: Mappings | None = None,
-                 bundle_type: str = "transaction") -> dict[str, Any] | None:
-    """Convert one file; None when it describes no individual patient."""
+def convert_file(path: str | Path, *, mappings: Mappings | None = None, bundle_type: str = "transaction",
+                 max_chars: int | None = MAX_CHARS, time_budget: float | None = TIME_BUDGET) -> dict[str, Any] | None:
+    """Convert one file; None when it describes no individual patient (limits as in ``convert_text``)."""
     from . import read
     from .pipeline import Pipeline
 
-    conv = Pipeline(mappings, bundle_type=bundle_type).convert(read.read_path(str(path)))
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
+    conv = pipe.convert(read.read_path(str(path), max_chars=max_chars))
     if conv.report.errors:
         raise ValidationError(f"{path}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
     return conv.bundle

@@ -16,9 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from . import cli_help
+from ._budget import TIME_BUDGET
 from ._version import __version__
 from .errors import FhirconvError
 from .model import DocumentReport, Severity
+from .read import MAX_CHARS
 
 if TYPE_CHECKING:
     from .mappings import Mappings
@@ -112,7 +114,10 @@ def convert(
     mappings: MappingsOpt = None,
     max_chars: Annotated[int, typer.Option(
         "--max-chars", min=0, metavar="N", help="Refuse a document longer than N characters (0: no limit; "
-        "default 2,000,000).")] = 2_000_000,
+        f"default {MAX_CHARS:,}).")] = MAX_CHARS,
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", min=0, metavar="SECONDS", help="Stop and report a document still converting after "
+        f"SECONDS (0: no limit; default {TIME_BUDGET:g}); the others go on.")] = TIME_BUDGET,
     push: Annotated[str | None, typer.Option("--push", metavar="URL",
                                              help="Then push the valid bundles to this FHIR R4 base URL; "
                                                   "every option of `fhirconv push` applies.")] = None,
@@ -144,7 +149,8 @@ def convert(
 
     try:
         reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps, bundle_type=bundle_type.value,
-                                          ndjson=ndjson, progress=progress, max_chars=max_chars or None)
+                                          ndjson=ndjson, progress=progress, max_chars=max_chars or None,
+                                          time_budget=time_budget or None)
     except FhirconvError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc

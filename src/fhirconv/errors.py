@@ -8,6 +8,7 @@ Hierarchy (catch ``FhirconvError`` for all of them)::
     ├── ExtractError     the text could not be turned into facts
     ├── BuildError       facts could not be turned into FHIR resources
     ├── ValidationError  a bundle failed validation (``issues`` holds the details)
+    ├── BudgetError      a document took longer than its time budget (``--time-budget``)
     └── PushError        talking to a FHIR server failed
 
 Every message says what went wrong *and* what the user can do about it.
@@ -47,6 +48,10 @@ class ValidationError(FhirconvError):
     def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
+
+
+class BudgetError(FhirconvError):
+    """A document took longer than its time budget; the run goes on with the next one."""
 
 
 class PushError(FhirconvError):

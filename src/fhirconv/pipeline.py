@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import read as reader
+from ._budget import TIME_BUDGET, Budget
 from .build import Builder, content_hash
 from .bundle import dumps, make_bundle, ndjson_lines
 from .errors import FhirconvError, ValidationError
@@ -34,25 +35,32 @@ class Conversion:
 
 
 class Pipeline:
+    """The stages for one set of mappings; ``time_budget`` seconds per document (None: no limit),
+    over which ``convert`` raises BudgetError."""
+
     def __init__(self, mappings: Mappings | None = None, *, bundle_type: str = "transaction",
-                 validate: bool = True) -> None:
+                 validate: bool = True, time_budget: float | None = TIME_BUDGET) -> None:
         self.mappings = mappings or load()
         self.builder = Builder(self.mappings)
         self.bundle_type = bundle_type
         self.validate = validate
+        self.time_budget = time_budget
 
     def convert(self, doc: SourceDocument) -> Conversion:
-        ex = extract(doc, self.mappings)
+        budget = Budget(self.time_budget, doc.name)
+        ex = extract(doc, self.mappings, budget)
         report = DocumentReport(name=doc.name, kind=ex.kind.value, patients=len(ex.patients))
         report.warnings.extend(doc.warnings)
         report.warnings.extend(ex.warnings)
         if not ex.patients:
             return Conversion(ex, None, [], report)
         built = self.builder.build(ex)
+        budget.check("building the resources")
         report.warnings.extend(built.warnings)
         bundle = make_bundle(built.resources, content_hash(doc.original), self.bundle_type)
         issues: list[Issue] = []
         if self.validate:
+            budget.check("bundling")
             from .validate import validate_resource
 
             issues = validate_resource(bundle, mappings=self.mappings, foreign=False)
@@ -64,12 +72,15 @@ class Pipeline:
 
 
 def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None = None,
-                 bundle_type: str = "transaction") -> dict[str, Any] | None:
+                 bundle_type: str = "transaction", max_chars: int | None = reader.MAX_CHARS,
+                 time_budget: float | None = TIME_BUDGET) -> dict[str, Any] | None:
     """Convert one text; returns the Bundle (None when the text describes no individual patient).
 
-    Raises ValidationError when the bundle does not pass validation.
+    Raises ReadError over ``max_chars``, BudgetError over ``time_budget`` seconds and
+    ValidationError when the bundle does not pass validation.
     """
-    conv = Pipeline(mappings, bundle_type=bundle_type).convert(reader.read_text(text, name))
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
+    conv = pipe.convert(reader.read_text(text, name, max_chars=max_chars))
     if conv.report.errors:
         raise ValidationError(f"{name}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
     return conv.bundle
@@ -78,10 +89,12 @@ def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None =
 def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings | None = None,
                    bundle_type: str = "transaction", ndjson: bool = False,
                    progress: Callable[[DocumentReport], None] | None = None,
-                   max_chars: int | None = reader.MAX_CHARS) -> list[DocumentReport]:
+                   max_chars: int | None = reader.MAX_CHARS,
+                   time_budget: float | None = TIME_BUDGET) -> list[DocumentReport]:
     """Convert every input into OUT/<stem>.json; every input ends up in the returned summary (one
-    over ``max_chars`` characters is reported and skipped, the others go on)."""
-    pipe = Pipeline(mappings, bundle_type=bundle_type)
+    over ``max_chars`` characters or ``time_budget`` seconds is reported and skipped, the others
+    go on)."""
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
     if out_dir.exists() and not out_dir.is_dir():
         raise FhirconvError(f"{out_dir}: exists and is not a folder; give --out a folder (new or existing)")
     try:

@@ -8,6 +8,7 @@ match → values, units, laterality, body sites, metastasis relations and dates.
 
 from __future__ import annotations
 
+from .._budget import UNLIMITED, Budget
 from ..mappings import Mappings
 from ..model import Extraction, SourceDocument
 from ._facts import Extractor
@@ -15,6 +16,7 @@ from ._facts import Extractor
 __all__ = ["extract"]
 
 
-def extract(doc: SourceDocument, mappings: Mappings) -> Extraction:
-    """The facts a document asserts, per patient, each with its source span."""
-    return Extractor.for_mappings(mappings).run(doc)
+def extract(doc: SourceDocument, mappings: Mappings, budget: Budget = UNLIMITED) -> Extraction:
+    """The facts a document asserts, per patient, each with its source span (BudgetError when the
+    budget runs out)."""
+    return Extractor.for_mappings(mappings).run(doc, budget)

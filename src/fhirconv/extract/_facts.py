@@ -11,6 +11,7 @@ import re
 import threading
 from typing import Any
 
+from .._budget import UNLIMITED, Budget
 from ..mappings import Concept, Mappings, Match, paused_gc
 from ..model import Assertion, Extraction, Fact, PatientFacts, SourceDocument, Span
 from ._concepts import ConceptFinder
@@ -63,7 +64,7 @@ class Extractor:
         self.settler = Settler(mappings, self.rules, self.sites, self.relations)
 
     # ------------------------------------------------------------------ document level
-    def run(self, doc: SourceDocument) -> Extraction:
+    def run(self, doc: SourceDocument, budget: Budget = UNLIMITED) -> Extraction:
         text = doc.text
         state = DocState(doc)
         sections = split_sections(text, self.rules.sections)
@@ -73,6 +74,7 @@ class Extractor:
         drop_background(self.rules, text, sentences, ok)
         discussion_lead(self.rules, sentences, ok)
         found = triage(self.rules, text, sentences, ok)
+        budget.check("the reading of sections and sentences")
         if not found.patients:
             return Extraction(doc, found.kind, (), found.warnings, _section_spans(doc, sections))
         anchor: int | None = None
@@ -91,6 +93,7 @@ class Extractor:
                     dates.append((s, e, iso))
             if not good:
                 continue
+            budget.check("extraction")
             p = owner(found.patients, sent)
             if p is None:
                 continue
@@ -103,6 +106,7 @@ class Extractor:
             self._sentence(doc, sv, p, has_case)
         out = []
         for p in found.patients:
+            budget.check("settling the facts")
             facts = dedupe(self._demographics(p) + self.settler.settle(p))
             out.append(PatientFacts(p.index, p.label, tuple(facts)))
         return Extraction(doc, found.kind, tuple(out), found.warnings, _section_spans(doc, sections))

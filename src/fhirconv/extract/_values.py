@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,7 +151,26 @@ def find_dates(text: str) -> list[tuple[int, int, str, str]]:
 
 
 def resolve_date(kind: str, raw: str, anchor_year: int | None) -> tuple[str | None, int | None]:
-    """ISO (partial) date for a found expression, and the year it establishes (if absolute)."""
+    """ISO (partial) date for a found expression, and the year it establishes (if absolute).
+
+    A date the calendar does not have ("31 April", "10/89/1930", year 0) is no date.
+    """
+    iso, year = _resolve_date(kind, raw, anchor_year)
+    if iso is None or _real_date(iso):
+        return iso, year
+    return None, None
+
+
+def _real_date(iso: str) -> bool:
+    parts = [int(p) for p in iso.split("-")]
+    try:
+        datetime.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_date(kind: str, raw: str, anchor_year: int | None) -> tuple[str | None, int | None]:
     g = raw.split("|")
 
     def mon(s: str) -> int:
