@@ -179,3 +179,18 @@ def test_numbers_and_units_as_journals_print_them(sentence, expected, units):
 def test_dates_the_calendar_does_not_have_are_no_dates():
     assert resolve_all("seen on 31 April 2020, again on 29 Feb 2021 and on 10/89/1930") == []
     assert resolve_all("born 29 February 2020; the ward since 2000-13-02") == ["2020-02-29"]
+
+
+def test_a_run_of_text_without_stops_is_cut_into_bounded_pieces_at_commas():
+    from fhirconv import extract_text
+    from fhirconv.extract._text import MAX_SENTENCE, Section, split_sentences
+
+    row = "day {n} haemoglobin {n}.1 g/dl, platelets normal, no fever, "
+    text = "".join(row.format(n=n % 9 + 1) for n in range(120)) + "and she then had a cough"
+    sents = split_sentences(text, [Section("case", "", 0, len(text))])
+    assert len(sents) > 1 and all(len(s.text) <= MAX_SENTENCE for s in sents)
+    assert all(s.text.endswith(",") for s in sents[:-1])                  # cut after a comma, not mid-word
+    assert "".join(s.text for s in sents).replace(" ", "") == text.replace(" ", "")    # nothing lost
+    facts = extract_text("A 61-year-old woman was admitted. " + text).patients[0].facts
+    status = {f.concept: f.assertion.value for f in facts}
+    assert status.get("finding.cough") == "present" and status.get("finding.fever") == "negated"

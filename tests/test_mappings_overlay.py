@@ -101,3 +101,29 @@ def test_two_overlay_rows_giving_one_term_two_codes_conflict(tmp_path: Path):
 def test_loading_a_bad_overlay_is_a_mappings_error(tmp_path: Path, files: dict[str, str], message: str):
     with pytest.raises(MappingsError, match=message):
         load(_overlay(tmp_path / "o", **files))
+
+
+def test_check_holds_every_item_and_nested_value_to_the_shipped_types(tmp_path: Path):
+    over = _overlay(tmp_path / "o",
+                    sections__yaml="headings:\n  - kind: case\n    pattern: '^my case$'\n  - just a string\n",
+                    subject__yaml="deceased:\n  - '\\bdied\\b'\n  -\n  - yes\n",
+                    lab_names__yaml="samples:\n  blood: '\\bblood\\b'\n  bile: 5\n")
+    problems = [str(p) for p in check(over)]
+    assert "sections.yaml:4: headings[1] must be a mapping (as in the shipped sections.yaml), not a string" in problems
+    assert any(p.startswith("subject.yaml:3: deceased[1] must be a string") and "give a value" in p for p in problems)
+    assert any(p.startswith("subject.yaml:4: deceased[2] must be a string") and "quote it" in p for p in problems)
+    assert any(p.startswith("lab_names.yaml:3: samples.bile must be a string") for p in problems)
+    assert len(problems) == 4
+    with pytest.raises(MappingsError, match="headings"):
+        load(over)
+
+
+def test_an_overlay_pattern_that_does_not_compile_is_a_mappings_error_before_any_document(tmp_path: Path):
+    from fhirconv.pipeline import Pipeline
+
+    over = _overlay(tmp_path / "o", sections__yaml="headings:\n  - kind: case\n    pattern: '^(case'\n",
+                    context__yaml="general:\n  - '[a-'\n")
+    problems = [str(p) for p in check(over)]
+    assert len(problems) == 1 and "does not compile" in problems[0] and "'^(case'" in problems[0]
+    with pytest.raises(MappingsError, match="does not compile"):
+        Pipeline(load(over))

@@ -329,3 +329,18 @@ def test_progress_lines_come_only_after_half_a_second_and_say_how_far() -> None:
         assert bool(ticks) is lines_expected, said
         for t in ticks:
             assert re.match(r"\d+ of \d+ planned transaction\(s\) done, \d+ resource\(s\) written so far", t), t
+
+
+def test_values_orjson_cannot_write_and_malformed_meta_or_identifiers_never_crash_planning():
+    big = {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},
+           "valueQuantity": {"value": 10 ** 30}}
+    entries, errors = entries_of(big, "big.json", run_id="r")
+    assert not errors and b'"value":1000000000000000000000000000000' in entries[0].encoded  # long decimal
+    entries, errors = entries_of({"resourceType": "Patient", "id": "p1", "name": [{"text": "\ud800"}]}, "s.json")
+    assert len(errors) == 1 and "cannot be written as JSON" in errors[0] and "Traceback" not in errors[0]
+    for meta in ("x", {"tag": True}, {"tag": "t"}):
+        entries, errors = entries_of({"resourceType": "Patient", "id": "p1", "meta": meta}, "m.json", run_id="r")
+        assert not errors and entries[0].resource["meta"] == meta          # left for the validator to report
+    entries, errors = entries_of({"resourceType": "Patient", "id": "p1", "identifier": True}, "i.json",
+                                 mode="conditional")
+    assert entries[0].method == "PUT" and not errors

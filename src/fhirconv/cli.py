@@ -66,10 +66,14 @@ def _main(
 
 
 def _load(overlays: list[Path] | None) -> Mappings:
+    from .extract import Extractor
     from .mappings import load
 
     try:
-        return load(*(overlays or []))
+        maps = load(*(overlays or []))
+        if overlays:
+            Extractor.for_mappings(maps)        # an overlay's rules that do not compile: exit 2 now
+        return maps
     except FhirconvError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc

@@ -461,7 +461,7 @@ def _load_all(overlays: tuple[str, ...]) -> Mappings:
     if overlays:
         from .mappings_check import check
 
-        problems = check(*overlays)
+        problems = check(*overlays, compile_rules=False)
         if problems:
             shown = "\n".join(f"  {p}" for p in problems[:10])
             more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""

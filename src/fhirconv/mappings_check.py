@@ -50,11 +50,25 @@ class Problem:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-def check(*overlays: str | Path) -> list[Problem]:
+def check(*overlays: str | Path, compile_rules: bool = True) -> list[Problem]:
     """Every problem in the shipped mappings and the given overlay folders, applied in that order (what
     ``--mappings`` loads). An overlay is checked against the shipped files: its rows may name shipped
     concepts, its YAML keys must have the shipped types, and a term it gives a new code is its documented
-    override, not a conflict. Each problem is reported once."""
+    override, not a conflict; then (``compile_rules``) the merged rules are compiled as conversion
+    compiles them (a pattern that does not compile). Each problem is reported once."""
+    problems = _check(*overlays)
+    if compile_rules and overlays and not problems:
+        from .extract import Extractor
+        from .mappings import load
+
+        try:
+            Extractor.for_mappings(load(*overlays))
+        except MappingsError as exc:
+            problems.append(Problem(str(overlays[-1]), 0, str(exc)))
+    return problems
+
+
+def _check(*overlays: str | Path) -> list[Problem]:
     base = default_folder()
     dirs = [base] + [Path(f) for f in overlays if Path(f).resolve() != base.resolve()]
     problems: list[Problem] = []
@@ -114,7 +128,7 @@ def _check_categories(path: Path, rows: list[Concept], shipped: dict[str, set[st
 
 def _type_name(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+            float: "a number", type(None): "empty"}.get(type(value), type(value).__name__)
 
 
 def _check_yaml(path: Path, problems: list[Problem], shipped: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -139,32 +153,81 @@ def _check_yaml(path: Path, problems: list[Problem], shipped: dict[str, Any] | N
         problems.append(Problem(path.name, 1, f"fhirconv reads no rule file {path.name}; use one of "
                                               f"{', '.join(sorted(f'{k}.yaml' for k in shipped))}"))
         return data
-    lines = _key_lines(text)
+    lines = _node_lines(text)
     for key, value in data.items():
-        line = lines.get(str(key), 1)
+        line = lines.get((str(key),), 1)
         if key not in shipped[path.stem]:
             problems.append(Problem(path.name, line, f"unknown key {key!r}: fhirconv reads no such rule in "
                                                      f"{path.name}"))
             continue
-        want = shipped[path.stem][key]
-        numbers = (int, float)
-        same = isinstance(value, type(want)) or (isinstance(value, numbers) and isinstance(want, numbers)
-                                                 and not isinstance(value, bool) and not isinstance(want, bool))
-        if not same and value is not None:
-            problems.append(Problem(path.name, line, f"{key} must be {_type_name(want)} (as in the shipped "
-                                                     f"{path.name}), not {_type_name(value)}"))
+        if value is None:           # an empty top-level key: the rule is switched off
+            continue
+        for where, want, got in _shape(value, shipped[path.stem][key], (str(key),)):
+            shown = ".".join(where[:1]) + "".join(f"[{w}]" if w.isdigit() else f".{w}" for w in where[1:])
+            hint = (" (quote it: YAML reads yes/no/true/false/on/off unquoted as true/false)" if isinstance(got, bool)
+                    else " (give a value, or remove the line)" if got is None else "")
+            problems.append(Problem(path.name, _line_of(lines, where), f"{shown} must be {want} (as in the "
+                                                                       f"shipped {path.name}), not "
+                                                                       f"{_type_name(got)}{hint}"))
     return data
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """The line of each top-level key of a YAML mapping."""
+def _kind(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "bool" if isinstance(value, bool) else "null"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def _shape(value: Any, want: Any, where: tuple[str, ...]) -> list[tuple[tuple[str, ...], str, Any]]:
+    """Where ``value`` differs in type from the shipped ``want``, recursively: a list's items are
+    held to the shipped items' types, a mapping's values to the shipped value under the same key
+    (or, for a key the shipped mapping lacks, to its values' type when they all share one)."""
+    if _kind(value) != _kind(want):
+        return [(where, _type_name(want), value)]
+    out: list[tuple[tuple[str, ...], str, Any]] = []
+    if isinstance(value, list) and want:
+        kinds = {_kind(w): w for w in want}
+        for i, item in enumerate(value):
+            model = kinds.get(_kind(item))
+            if model is None:
+                names = " or ".join(sorted({_type_name(w) for w in kinds.values()}))
+                out.append(((*where, str(i)), names, item))
+            else:
+                out.extend(_shape(item, model, (*where, str(i))))
+    elif isinstance(value, dict) and want:
+        shared = {_kind(w) for w in want.values()}
+        for key, item in value.items():
+            model = want.get(key, next(iter(want.values())) if len(shared) == 1 else None)
+            if model is not None:
+                out.extend(_shape(item, model, (*where, str(key))))
+    return out
+
+
+def _node_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line of every key and list item of a YAML document, by its path."""
     try:
-        node = yaml.compose(text, Loader=SAFE_LOADER)
+        root = yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.YAMLError:
         return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    out: dict[tuple[str, ...], int] = {}
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                out[(*where, str(k.value))] = k.start_mark.line + 1
+                stack.append((v, (*where, str(k.value))))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                out[(*where, str(i))] = v.start_mark.line + 1
+                stack.append((v, (*where, str(i))))
+    return out
+
+
+def _line_of(lines: dict[tuple[str, ...], int], where: tuple[str, ...]) -> int:
+    while where and where not in lines:
+        where = where[:-1]
+    return lines.get(where, 1)
 
 
 def _problem_of(path: Path, exc: MappingsError) -> Problem:

@@ -19,7 +19,7 @@ from ._budget import TIME_BUDGET, Budget
 from .build import Builder, content_hash
 from .bundle import dumps, make_bundle, ndjson_lines
 from .errors import FhirconvError, ValidationError
-from .extract import extract
+from .extract import Extractor, extract
 from .mappings import Mappings, load
 from .model import DocumentReport, Extraction, Issue, Severity, SourceDocument
 
@@ -41,6 +41,7 @@ class Pipeline:
     def __init__(self, mappings: Mappings | None = None, *, bundle_type: str = "transaction",
                  validate: bool = True, time_budget: float | None = TIME_BUDGET) -> None:
         self.mappings = mappings or load()
+        Extractor.for_mappings(self.mappings)      # rules an overlay broke fail here, before any document
         self.builder = Builder(self.mappings)
         self.bundle_type = bundle_type
         self.validate = validate

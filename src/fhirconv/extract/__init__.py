@@ -13,7 +13,7 @@ from ..mappings import Mappings
 from ..model import Extraction, SourceDocument
 from ._facts import Extractor
 
-__all__ = ["extract"]
+__all__ = ["Extractor", "extract"]
 
 
 def extract(doc: SourceDocument, mappings: Mappings, budget: Budget = UNLIMITED) -> Extraction:

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from .._budget import UNLIMITED, Budget
+from ..errors import MappingsError
 from ..mappings import Concept, Mappings, Match, paused_gc
 from ..model import Assertion, Extraction, Fact, PatientFacts, SourceDocument, Span
 from ._concepts import ConceptFinder
@@ -51,8 +52,24 @@ class Extractor:
             with _LOCK, paused_gc():
                 found = mappings.derived.get("extractor")
                 if not isinstance(found, cls):
-                    found = mappings.derived["extractor"] = cls(mappings)
+                    found = mappings.derived["extractor"] = cls._compiled(mappings)
         return found
+
+    @classmethod
+    def _compiled(cls, mappings: Mappings) -> Extractor:
+        """Compile the rules; one that does not compile can only come from an overlay (the shipped
+        rules are tested), so it is the overlay's error, not a crash."""
+        where = ", ".join(mappings.folders[1:]) or "the shipped mappings"
+        try:
+            return cls(mappings)
+        except re.error as exc:
+            raise MappingsError(f"a pattern in {where} does not compile ({exc.msg} at position {exc.pos} of "
+                                f"{exc.pattern!r}); fix it, and check the folder with fhirconv mappings check"
+                                ) from None
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+            raise MappingsError(f"the rules in {where} do not compile ({type(exc).__name__}: {exc}); a value "
+                                "has another form than the shipped file's: compare it with the shipped file"
+                                ) from None
 
     def __init__(self, mappings: Mappings) -> None:
         self.maps = mappings

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import ExtractError
 from ..mappings import Mappings
 from ._context import ContextEngine
+from ._text import section_patterns
 from ._values import UnitReader
 
 
@@ -107,6 +108,7 @@ class Rules:
     def compile(cls, mappings: Mappings) -> Rules:
         r = mappings.rules
         ctx, sec, subj, rel = (_need(r, n) for n in ("context", "sections", "subject", "relations"))
+        section_patterns(sec)       # compiled now: a heading pattern that does not compile fails here
         lat: dict[str, str] = {}
         for side, words in rel.get("laterality", {}).items():
             for w in words:

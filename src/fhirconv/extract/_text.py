@@ -42,10 +42,15 @@ def _compile(rules_id: int, headings: tuple[tuple[str, str], ...],
     return [(k, re.compile(p, re.I)) for k, p in headings], re.compile(figure, re.I)
 
 
+def section_patterns(rules: dict[str, Any]) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
+    """The compiled heading patterns (kind, pattern) and the figure-caption pattern (cached)."""
+    heads = tuple((h["kind"], h["pattern"]) for h in rules.get("headings", []))
+    return _compile(id(rules), heads, rules.get("figure", r"^$"))
+
+
 def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
     """Cut the text at heading lines; figure captions become sections of their own."""
-    heads = tuple((h["kind"], h["pattern"]) for h in rules.get("headings", []))
-    patterns, figure = _compile(id(rules), heads, rules.get("figure", r"^$"))
+    patterns, figure = section_patterns(rules)
     sections: list[Section] = []
     kind, heading, start = "body", "", 0
     resume: tuple[str, str] | None = None   # the section a figure caption interrupted
@@ -119,6 +124,10 @@ def _segments(text: str, patterns: list[tuple[str, re.Pattern[str]]]) -> Iterato
         yield line_start + cut, line[cut:], pos
 
 
+_LAST_WORD = re.compile(r"([A-Za-z.]+)$")
+_UNIT_END = re.compile(r"[/\d]")
+
+
 def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:
     """Rule-based sentence split: end punctuation not after an abbreviation, and line breaks."""
     out: list[Sentence] = []
@@ -127,10 +136,13 @@ def split_sentences(text: str, sections: list[Section]) -> list[Sentence]:
             cut = 0
             for m in _SENT_END.finditer(para):
                 end = m.end()
-                word = re.search(r"([A-Za-z.]+)$", para[cut:m.start()])
+                # the word before the stop, looked for in a short window: searching back to the last
+                # cut would be quadratic in a paragraph whose stops are all skipped
+                w0 = max(cut, m.start() - 64)
+                word = _LAST_WORD.search(para, w0, m.start())
                 # a single letter is an initial ("J. Smith") unless it ends a unit ("5.2 mmol/L.")
                 initial = word is not None and len(word.group(1)) == 1 \
-                    and not re.search(r"[/\d]$", para[cut:cut + word.start()])
+                    and not (word.start() > cut and _UNIT_END.match(para, word.start() - 1))
                 if word and (word.group(1).lower().rstrip(".") in _ABBREV or initial):
                     continue
                 nxt = para[end:end + 3].lstrip()
@@ -153,10 +165,33 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, str]]:
     return res
 
 
+#: a "sentence" longer than this is a run of text with no usable stops (a table flattened by a
+#: PDF extractor, a list without punctuation): it is cut into pieces of at most this length, at a
+#: semicolon, a comma or a space, so that the per-sentence steps (cue scopes, lists, relations)
+#: stay linear in the document's length. Real sentences in case reports stay far below it.
+MAX_SENTENCE = 1000
+
+
 def _add(out: list[Sentence], text: str, start: int, end: int, sec: Section) -> None:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    while end - start > MAX_SENTENCE:
+        cut = _piece_end(text, start, start + MAX_SENTENCE)
+        _add(out, text, start, cut, sec)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
     if end > start:
         out.append(Sentence(start, end, text[start:end], sec.kind, len(out), sec.heading))
+
+
+def _piece_end(text: str, start: int, limit: int) -> int:
+    """Where to cut an over-long sentence: after the last ';', else ',', else space in its second half."""
+    half = start + (limit - start) // 2
+    for mark in (";", ",", " "):
+        k = text.rfind(mark, half, limit)
+        if k >= 0:
+            return k + 1
+    return limit

@@ -70,9 +70,14 @@ def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON as the server receives it.
 
     orjson, because encoding every resource (and decoding every file and answer) is most of
-    the client's own time in a push: several times faster than the standard library.
+    the client's own time in a push: several times faster than the standard library. What
+    orjson cannot write (an integer past 64 bits, which a FHIR decimal may be) goes through the
+    standard library; what no JSON text can hold (a lone surrogate, NaN) raises ValueError.
     """
-    return orjson.dumps(obj)
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 loads = orjson.loads
@@ -219,9 +224,14 @@ def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
 def _tagged(resource: dict[str, Any], run_id: str | None) -> dict[str, Any]:
     if not run_id:
         return resource
+    meta_in, tags_in = resource.get("meta") or {}, None
+    if isinstance(meta_in, dict):
+        tags_in = meta_in.get("tag") or []
+    if not isinstance(tags_in, list):
+        return resource             # a malformed meta is the validator's to report, not ours to rewrite
     res = dict(resource)
-    meta = dict(res.get("meta") or {})
-    tags = [t for t in (meta.get("tag") or []) if not (isinstance(t, dict) and t.get("system") == TAG_SYSTEM)]
+    meta = dict(meta_in)
+    tags = [t for t in tags_in if not (isinstance(t, dict) and t.get("system") == TAG_SYSTEM)]
     tags.append({"system": TAG_SYSTEM, "code": run_id})
     meta["tag"] = tags
     res["meta"] = meta
@@ -229,7 +239,8 @@ def _tagged(resource: dict[str, Any], run_id: str | None) -> dict[str, Any]:
 
 
 def _identifier_query(resource: dict[str, Any]) -> str | None:
-    for ident in resource.get("identifier") or []:
+    idents = resource.get("identifier")
+    for ident in idents if isinstance(idents, list) else []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             return f"identifier={ident['system']}|{ident['value']}"
     return None
@@ -241,6 +252,9 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
     request = raw.get("request") or {}
     full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
     problems: list[str] = []
+    if not isinstance(request, dict):
+        return Entry(file, index, resource if isinstance(resource, dict) else {}, "", "", full_url,
+                     problems=[f"entry.request must be an object with method and url, not {type(request).__name__}"])
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return Entry(file, index, resource if isinstance(resource, dict) else {}, str(request.get("method", "")),
                      str(request.get("url", "")), full_url, problems=["entry has no resource with a resourceType"])
@@ -248,6 +262,9 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
     method = str(request.get("method") or ("PUT" if resource.get("id") else "POST")).upper()
     url = str(request.get("url") or (f"{rtype}/{resource['id']}" if method == "PUT" else rtype))
     if_none_exist = request.get("ifNoneExist")
+    if if_none_exist is not None and not isinstance(if_none_exist, str):
+        problems.append(f"request.ifNoneExist must be a search string, not {type(if_none_exist).__name__}")
+        if_none_exist = None
     if method not in ("PUT", "POST"):
         problems.append(f"request method {method} is not pushed (only PUT and POST are)")
     if mode == "put" and method == "POST" and not if_none_exist:
@@ -277,6 +294,16 @@ def _normalise(file: str, index: int, raw: dict[str, Any], mode: str, run_id: st
                     resource = {**resource, "id": parts[1]}
     elif method == "POST" and "id" in resource:
         resource = {k: v for k, v in resource.items() if k != "id"}
+    try:
+        return _encoded(file, index, resource, method, url, full_url, if_none_exist, run_id, problems)
+    except (ValueError, TypeError) as exc:          # UnicodeEncodeError too: a lone surrogate
+        return Entry(file, index, resource, method, url, full_url,
+                     problems=[f"the entry cannot be written as JSON ({exc}); fix that value"])
+
+
+def _encoded(file: str, index: int, resource: dict[str, Any], method: str, url: str, full_url: str | None,
+             if_none_exist: Any, run_id: str | None, problems: list[str]) -> Entry:
+    """The entry with its key, references and request JSON, encoded once."""
     plain = dumps(resource)
     digest = hashlib.sha256(plain).hexdigest()[:20]
     key = f"{method} {url}" + (f" [{if_none_exist}]" if if_none_exist else "") + \
