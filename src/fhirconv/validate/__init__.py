@@ -73,7 +73,7 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
         issues = [i for i in issues if i.location not in flagged] + schema_issues
         issues += _guarded("invariant", lambda: _invariants.check(ctx, foreign=foreign))
         issues += [i for i in _guarded("binding", lambda: _bindings.check(ctx)) if i.location not in flagged]
-        issues += _guarded("reference", lambda: _references.check(ctx))
+        issues += _guarded("reference", lambda: _references.check(ctx, strict=not foreign))
         issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))
     issues.sort(key=_sort_key)
     return issues

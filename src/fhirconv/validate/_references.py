@@ -1,10 +1,13 @@
 """Layer 5, references: resolution inside a Bundle and R4 target types.
 
 * ``urn:uuid:``/``urn:oid:`` references must match the ``fullUrl`` of an entry (error).
-* Relative ``Type/id`` references must match an entry (by ``fullUrl`` against the base of
-  the referring entry, or by resourceType/id): an error in collection, document and other
-  bundles; a warning in a transaction or batch, where they may point at a resource already
-  on the server.
+* Relative ``Type/id`` references are looked for among the entries (by ``fullUrl`` against
+  the base of the referring entry, or by resourceType/id); ``Type/id/_history/v`` must also
+  match the entry's ``meta.versionId``. One that matches no entry may point outside the
+  bundle, which the specification allows: information in a collection, searchset, message or
+  response bundle (as the HL7 validator reports it), a warning in a transaction or batch (the
+  resource must already be on the server) and in a document (whose Composition's references
+  SHALL be included). In fhirconv's own output (``strict``) every reference must resolve.
 * Absolute URLs that are no entry's ``fullUrl`` cannot be checked offline: warning.
 * ``#id`` references to contained resources are checked by the ref-1 invariant.
 * The target type (of the resolved entry, or read from the reference) must be one the R4
@@ -44,7 +47,7 @@ class _Index:
         return self.type in ("transaction", "batch")
 
 
-def check(ctx: Context) -> list[Issue]:
+def check(ctx: Context, *, strict: bool = False) -> list[Issue]:
     issues: list[Issue] = []
     indexes: dict[int, _Index] = {}
     allowed_by_path = _data.references()
@@ -61,7 +64,7 @@ def check(ctx: Context) -> list[Issue]:
             index = indexes.get(id(bundle))
             if index is None:
                 index = indexes[id(bundle)] = _Index(bundle)
-        target = _resolve(node, ref, index, known, issues)
+        target = _resolve(node, ref, index, known, issues, strict)
         allowed = allowed_by_path.get(node.path)
         declared = node.value.get("type")
         if isinstance(declared, str) and declared in known:
@@ -77,7 +80,7 @@ def check(ctx: Context) -> list[Issue]:
 
 
 def _resolve(node: Node, ref: str, index: _Index | None, known: frozenset[str],
-             issues: list[Issue]) -> str | None:
+             issues: list[Issue], strict: bool = False) -> str | None:
     """The type of the referenced resource when it can be told; adds resolution issues."""
     loc = node.loc + ".reference"
     if ref.startswith("#"):
@@ -110,14 +113,17 @@ def _resolve(node: Node, ref: str, index: _Index | None, known: frozenset[str],
         if index is None:
             return rtype
         hit = _resolve_relative(node.res, f"{rtype}/{m.group(2)}", index)
+        version = m.group(3)[len("/_history/"):] if m.group(3) else None
+        if hit is not None and version is not None:
+            meta = hit.data.get("meta")
+            have = meta.get("versionId") if isinstance(meta, dict) else None
+            if have != version:
+                why = f"the entry for {rtype}/{m.group(2)} is " + (f"version {have}" if have else "unversioned")
+                _unresolved(issues, loc, f"{ref!r} names version {version}, but {why}", index, strict)
+                return rtype
         if hit is not None:
             return hit.type
-        if index.server_side:
-            issues.append(Issue(Severity.WARNING, loc, f"{ref!r} matches no entry of this {index.type}; "
-                                "it must already exist on the server", LAYER, "not-found"))
-        else:
-            issues.append(Issue(Severity.ERROR, loc, f"{ref!r} does not resolve to any entry of the Bundle",
-                                LAYER, "not-found"))
+        _unresolved(issues, loc, f"{ref!r} matches no entry of the Bundle", index, strict)
         return rtype
     m = _CONDITIONAL.match(ref)
     if m:
@@ -136,6 +142,21 @@ def _resolve(node: Node, ref: str, index: _Index | None, known: frozenset[str],
     issues.append(Issue(Severity.ERROR, loc, f"{ref!r} is not a valid reference (expected Type/id, "
                         "urn:uuid:..., an absolute URL or #id)", LAYER, "invalid"))
     return None
+
+
+def _unresolved(issues: list[Issue], loc: str, what: str, index: _Index, strict: bool) -> None:
+    if strict:
+        issues.append(Issue(Severity.ERROR, loc, f"{what}: every reference fhirconv writes must resolve",
+                            LAYER, "not-found"))
+    elif index.server_side:
+        issues.append(Issue(Severity.WARNING, loc, f"{what} ({index.type}): it must already exist on the server",
+                            LAYER, "not-found"))
+    elif index.type == "document":
+        issues.append(Issue(Severity.WARNING, loc, f"{what}: a document should include what it references",
+                            LAYER, "not-found"))
+    else:
+        issues.append(Issue(Severity.INFORMATION, loc, f"{what}; it may point outside the Bundle "
+                            f"({index.type or 'no type'}), which cannot be checked offline", LAYER, "not-found"))
 
 
 def _resolve_relative(res: Res, rel: str, index: _Index) -> Res | None:

@@ -25,8 +25,49 @@ _REF = re.compile(r'"#/definitions/([^"]+)"')
 
 @cache
 def _definitions() -> dict[str, Any]:
-    defs = dict(_data.schema()["definitions"])
+    defs = apply_errata(_data.schema()["definitions"], _data.schema_errata())
     defs["ResourceList"] = {"type": "object"}
+    return defs
+
+
+def apply_errata(definitions: dict[str, Any], errata: dict[str, Any]) -> dict[str, Any]:
+    """The schema's definitions with its known bugs fixed (``data/schema_errata.json`` says which and
+    why); the shipped schema file stays byte-identical to the official one."""
+    defs = {name: dict(d) for name, d in definitions.items()}
+    for d in defs.values():
+        if "properties" in d:
+            d["properties"] = dict(d["properties"])
+    for name, pattern in errata.get("patterns", {}).items():
+        if not name.startswith("_") and name in defs:
+            defs[name]["pattern"] = pattern
+    for where, values in errata.get("enum_add", {}).items():
+        if where.startswith("_"):
+            continue
+        name, prop = where.split(".")
+        spec = dict(defs[name]["properties"][prop])
+        if "items" in spec:
+            spec["items"] = dict(spec["items"], enum=[*spec["items"]["enum"], *values])
+        else:
+            spec["enum"] = [*spec["enum"], *values]
+        defs[name]["properties"][prop] = spec
+    for where, type_name in errata.get("open_enums", {}).items():
+        if not where.startswith("_"):
+            name, prop = where.split(".")
+            defs[name]["properties"][prop] = {"$ref": f"#/definitions/{type_name}"}
+    types = set(errata.get("primitive_extensions", {}).get("types", []))
+    element = {"$ref": "#/definitions/Element"}
+    for d in defs.values():
+        props = d.get("properties")
+        if not props:
+            continue
+        for prop, spec in list(props.items()):
+            ref = spec.get("$ref") or (spec.get("items") or {}).get("$ref") or ""
+            if ref.rsplit("/", 1)[-1] in types and f"_{prop}" not in props:
+                props[f"_{prop}"] = {"type": "array", "items": element} if "items" in spec else element
+    if "complex_types_are_objects" in errata:
+        for d in defs.values():
+            if "properties" in d and "type" not in d:
+                d["type"] = "object"
     return defs
 
 

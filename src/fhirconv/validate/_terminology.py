@@ -93,6 +93,21 @@ def sctid_problem(code: str) -> str | None:
     return None
 
 
+_SCT_TERM = re.compile(r"\|[^|]*\|")
+_SCT_EXPRESSION = re.compile(r"^[\d\s:=+{},()<>#.\-]+$")
+_SCT_ID = re.compile(r"\d+")
+
+
+def sct_expression_ids(code: str) -> list[str] | None:
+    """The concept ids of a SNOMED CT compositional-grammar expression (``71341001:272741003=7771000``,
+    terms in pipes allowed), which R4 allows as a Coding.code; None when ``code`` is not one."""
+    bare = _SCT_TERM.sub(" ", code)
+    if not (":" in bare or "+" in bare) or not _SCT_EXPRESSION.match(bare):
+        return None
+    ids = _SCT_ID.findall(bare)
+    return ids or None
+
+
 def loinc_check_digit(number: str) -> int:
     """LOINC's mod-10 check digit of the part before the hyphen."""
     total = 0
@@ -182,6 +197,16 @@ def check(ctx: Context, *, mappings: Mappings | None, foreign: bool) -> list[Iss
                 continue
             loc = node.loc + ".code"
             problem = None
+            if system == SNOMED and (ids := sct_expression_ids(code)) is not None:
+                bad = [(i, p) for i in ids if (p := sctid_problem(i))]
+                if bad:
+                    issues += [Issue(Severity.ERROR, loc, f"{i!r} in the SNOMED CT expression {code!r}: {p}",
+                                     LAYER, "code-invalid") for i, p in bad]
+                else:
+                    issues.append(Issue(Severity.INFORMATION, loc, f"SNOMED CT expression {code!r}: its concept "
+                                        "ids pass their check digits; its grammar and meaning are not checked "
+                                        "offline", LAYER, "informational"))
+                continue
             if system == SNOMED:
                 problem = sctid_problem(code)
             elif system == LOINC:

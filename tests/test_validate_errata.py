@@ -1,0 +1,100 @@
+"""The schema errata (validate/data/schema_errata.json) and reference resolution as the
+specification allows it, each on a resource written here."""
+
+from __future__ import annotations
+
+import fhirconv
+from fhirconv.model import Severity
+from fhirconv.validate import validate_resource
+
+
+def _errors(resource, **kw):
+    issues = validate_resource(resource, **kw) if kw else fhirconv.validate(resource)
+    return [i for i in issues if i.severity in (Severity.ERROR, Severity.FATAL)]
+
+
+def _cap(version):
+    return {"resourceType": "CapabilityStatement", "status": "active", "date": "2024-01-01", "kind": "instance",
+            "fhirVersion": version, "format": ["json"], "implementation": {"description": "x"},
+            "rest": [{"mode": "server"}]}
+
+
+def test_fhir_version_4_0_1_is_a_version_and_a_made_up_one_is_not():
+    assert not _errors(_cap("4.0.1"))
+    assert any(i.location.endswith("fhirVersion") for i in _errors(_cap("9.9.9")))
+
+
+def test_a_canonical_element_may_carry_extensions():
+    ext = {"extension": [{"url": "http://example.org/x", "valueString": "y"}]}
+    patient = {"resourceType": "Patient", "meta": {"profile": ["http://example.org/p"], "_profile": [ext]}}
+    assert not _errors(patient)
+
+
+def test_expression_language_is_extensible():
+    ext = {"url": "http://example.org/calc",
+           "valueExpression": {"language": "text/x-my-engine", "expression": "1 + 1"}}
+    assert not _errors({"resourceType": "Patient", "extension": [ext]})
+
+
+def test_unicode_spaces_are_string_content_and_controls_are_not():
+    assert not _errors({"resourceType": "Patient", "name": [{"text": "Anne\u00a0Marie\u2009Smith"}]})
+    bad = _errors({"resourceType": "Patient", "name": [{"text": "Anne\x01Smith"}]})
+    assert any(i.location == "Patient.name[0].text" for i in bad)
+
+
+def test_a_complex_element_written_as_a_string_is_an_error():
+    enc = {"resourceType": "Encounter", "status": "finished", "class": "AMB", "subject": "Patient/1"}
+    locations = {i.location for i in _errors(enc)}
+    assert {"Encounter.class", "Encounter.subject"} <= locations
+
+
+def _bundle(kind, ref):
+    entry = {"fullUrl": "urn:uuid:6b7f0f0e-1d3a-4a53-9f3b-0b1c0de0a001",
+             "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                          "subject": {"reference": ref}}}
+    if kind in ("transaction", "batch"):
+        entry["request"] = {"method": "POST", "url": "Observation"}
+    return {"resourceType": "Bundle", "type": kind, "entry": [entry]}
+
+
+def _ref_issues(bundle, **kw):
+    issues = validate_resource(bundle, **kw) if kw else fhirconv.validate(bundle)
+    return [i for i in issues if i.layer == "reference"]
+
+
+def test_a_reference_outside_the_bundle_is_information_warning_or_error_by_bundle_type():
+    assert [i.severity for i in _ref_issues(_bundle("collection", "Patient/1"))] == [Severity.INFORMATION]
+    assert [i.severity for i in _ref_issues(_bundle("searchset", "Patient/1"))] == [Severity.INFORMATION]
+    assert [i.severity for i in _ref_issues(_bundle("transaction", "Patient/1"))] == [Severity.WARNING]
+    # fhirconv's own output: every reference it writes must resolve
+    assert [i.severity for i in _ref_issues(_bundle("collection", "Patient/1"), foreign=False)] == [Severity.ERROR]
+
+
+def test_a_version_specific_reference_must_match_the_entry_version():
+    bundle = _bundle("collection", "Patient/1/_history/2")
+    bundle["entry"].append({"fullUrl": "http://example.org/fhir/Patient/1",
+                            "resource": {"resourceType": "Patient", "id": "1", "meta": {"versionId": "1"}}})
+    issues = _ref_issues(bundle)
+    assert len(issues) == 1 and "names version 2, but the entry for Patient/1 is version 1" in issues[0].message
+    bundle["entry"][1]["resource"]["meta"]["versionId"] = "2"
+    assert not _ref_issues(bundle)
+
+
+def test_a_snomed_expression_is_allowed_and_its_ids_checked():
+    def cond(code):
+        return {"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}}
+
+    ok = fhirconv.validate(cond("71341001:272741003=7771000"))
+    assert not [i for i in ok if i.severity == Severity.ERROR]
+    assert any("SNOMED CT expression" in i.message and i.severity == Severity.INFORMATION for i in ok)
+    with_terms = fhirconv.validate(cond("71341001 |Fracture of femur| : 272741003 |Laterality| = 7771000 |Left|"))
+    assert not [i for i in with_terms if i.severity == Severity.ERROR]
+    bad = [i for i in fhirconv.validate(cond("71341001:272741004=7771000")) if i.severity == Severity.ERROR]
+    assert len(bad) == 1 and "'272741004'" in bad[0].message and "check digit" in bad[0].message
+    assert any("digits only" in i.message for i in fhirconv.validate(cond("abc")))
+
+
+def test_the_fast_path_for_own_output_also_refuses_a_string_where_an_object_is_due():
+    obs = {"resourceType": "Observation", "status": "final", "code": "x"}
+    assert any(i.location == "Observation.code" for i in _errors(obs, foreign=False))
