@@ -98,3 +98,76 @@ def test_a_snomed_expression_is_allowed_and_its_ids_checked():
 def test_the_fast_path_for_own_output_also_refuses_a_string_where_an_object_is_due():
     obs = {"resourceType": "Observation", "status": "final", "code": "x"}
     assert any(i.location == "Observation.code" for i in _errors(obs, foreign=False))
+
+
+def _messages(resource):
+    return [(i.severity, i.message.split(":")[0]) for i in fhirconv.validate(resource) if i.layer == "invariant"]
+
+
+def _enc(**extra):
+    return {"resourceType": "Encounter", "status": "finished", "text": {"status": "generated", "div": extra.pop(
+        "div", '<div xmlns="http://www.w3.org/1999/xhtml"><p>Seen in clinic.</p></div>')},
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}, **extra}
+
+
+def test_per_1_a_period_may_not_end_before_it_starts_and_undecided_precisions_pass():
+    assert (Severity.ERROR, "per-1") in _messages(_enc(period={"start": "2020-03-05", "end": "2020-03-01"}))
+    assert (Severity.ERROR, "per-1") in _messages(
+        _enc(period={"start": "2020-03-05T10:00:00+01:00", "end": "2020-03-05T09:30:00+01:00"}))
+    for ok in ({"start": "2020-03", "end": "2020-03-15"}, {"start": "2020-03-01", "end": "2020-03-01"},
+               {"start": "2020-03-05T09:00:00Z", "end": "2020-03-05T10:30:00+01:00"}, {"start": "2019"}):
+        assert (Severity.ERROR, "per-1") not in _messages(_enc(period=ok)), ok
+
+
+def test_txt_1_and_txt_2_narratives_hold_only_formatting_and_some_content():
+    script = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Hi</p><script>alert(1)</script></div>'
+    assert (Severity.ERROR, "txt-1") in _messages(_enc(div=script))
+    handler = '<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="x()">Hi</p></div>'
+    assert (Severity.ERROR, "txt-1") in _messages(_enc(div=handler))
+    link = '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:x()">Hi</a></div>'
+    assert (Severity.ERROR, "txt-1") in _messages(_enc(div=link))
+    blank = '<div xmlns="http://www.w3.org/1999/xhtml">\n  <pre>\n  </pre>\n</div>'
+    assert (Severity.WARNING, "txt-2") in _messages(_enc(div=blank))
+    table = ('<div xmlns="http://www.w3.org/1999/xhtml"><table border="1"><tr><td style="color:red">1</td>'
+             '</tr></table><img src="#pic" alt="x"/></div>')
+    assert not [m for m in _messages(_enc(div=table)) if m[1] in ("txt-1", "txt-2")]
+
+
+def test_age_1_cnt_3_and_bdl_10():
+    def obs(**value):
+        return {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, **value}
+
+    ucum = "http://unitsofmeasure.org"
+    assert (Severity.ERROR, "age-1") in _messages(obs(valueQuantity={"value": 3}) | {
+        "extension": [{"url": "http://example.org/age", "valueAge": {"value": -2, "system": ucum, "code": "a"}}]})
+    assert (Severity.ERROR, "age-1") not in _messages(obs() | {
+        "extension": [{"url": "http://example.org/age", "valueAge": {"value": 2, "system": ucum, "code": "a"}}]})
+    count = {"extension": [{"url": "http://example.org/n", "valueCount": {"value": 2.5, "system": ucum, "code": "1"}}]}
+    assert (Severity.ERROR, "cnt-3") in _messages(obs() | count)
+    doc = {"resourceType": "Bundle", "type": "document", "identifier": {"system": "urn:x", "value": "1"}}
+    assert (Severity.ERROR, "bdl-10") in _messages(doc)
+    assert (Severity.ERROR, "bdl-10") not in _messages(doc | {"timestamp": "2020-01-01T00:00:00Z"})
+
+
+def test_ele_1_an_element_with_nothing_but_an_id():
+    cond = {"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "code": {"id": "c1"}}
+    assert (Severity.ERROR, "ele-1") in _messages(cond)
+    cond["code"]["text"] = "cough"
+    assert (Severity.ERROR, "ele-1") not in _messages(cond)
+
+
+def test_a_declared_profile_is_named_as_not_validated():
+    patient = {"resourceType": "Patient", "meta": {"profile": ["http://example.org/StructureDefinition/p"]}}
+    infos = [i for i in fhirconv.validate(patient) if i.layer == "profile"]
+    assert [(i.severity, i.location) for i in infos] == [(Severity.INFORMATION, "Patient.meta.profile[0]")]
+    assert "not validated" in infos[0].message
+
+
+def test_base64_content_is_checked():
+    def binary(data):
+        return {"resourceType": "Binary", "contentType": "text/plain", "data": data}
+
+    assert not _errors(binary("aGVsbG8gd29ybGQ="))
+    assert not _errors(binary("aGVs\nbG8g\nd29y\nbGQ="))          # line breaks between groups are allowed
+    for bad in ("@@@not base64!", "abc"):
+        assert [i.location for i in _errors(binary(bad))] == ["Binary.data"], bad

@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import _data
+from . import _predicates_more as _more
 from ._walk import has_choice, is_set
 
 Predicate = Callable[[Any, dict[str, Any], dict[str, Any]], bool]
@@ -385,6 +386,8 @@ PREDICATES: dict[str, Predicate] = {
     "tim-7": tim_7, "tim-8": tim_8, "tim-9": tim_9, "tim-10": tim_10,
 }
 
-# fhirpathpy cannot evaluate these (rng-2 compares Quantities): the predicate is used even
-# for foreign input.
-PYTHON_ONLY = frozenset({"rng-2"})
+PREDICATES.update(_more.PREDICATES)
+
+# fhirpathpy cannot evaluate these (rng-2 compares Quantities; the others use hasValue() or
+# htmlChecks()): the predicate is used even for foreign input.
+PYTHON_ONLY = frozenset({"rng-2", *_more.PREDICATES})

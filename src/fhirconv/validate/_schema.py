@@ -21,6 +21,7 @@ from ._walk import Context
 
 LAYER = "schema"
 _REF = re.compile(r'"#/definitions/([^"]+)"')
+_REQUIRED = re.compile(r'^"(\w+)" is a required property$')
 
 
 @cache
@@ -114,6 +115,9 @@ def check(ctx: Context) -> list[Issue]:
         if v.is_valid(res.data):
             continue
         for err in v.iter_errors(res.data):
-            issues.append(Issue(Severity.ERROR, _loc(res.loc, err.instance_path), err.message,
-                                LAYER, "structure"))
+            loc = _loc(res.loc, err.instance_path)
+            missing = _REQUIRED.match(err.message)
+            if missing:         # located at the missing element, where the model layer reports it too
+                loc += "." + missing.group(1)
+            issues.append(Issue(Severity.ERROR, loc, err.message, LAYER, "structure"))
     return issues
