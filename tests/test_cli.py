@@ -95,8 +95,11 @@ def test_validate_reports_errors_with_locations(tmp_path):
     path.write_text(json.dumps(bad))
     r = run_cli("validate", str(path), "--json")
     assert r.returncode == 1
-    issues = json.loads(r.stdout)["files"][str(path)]
-    assert any(i["severity"] == "error" and "clinicalStatus" in i["location"] for i in issues)
+    outcome = json.loads(r.stdout)
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["extension"][0]["valueString"] == str(path)
+    assert any(i["severity"] == "error" and "clinicalStatus" in i["expression"][0] for i in outcome["issue"])
+    assert all(i["extension"][0]["valueCode"] for i in outcome["issue"])        # the layer that found it
+    assert not [i for i in fhirconv.validate(outcome) if i.severity.value in ("error", "fatal")]
     missing = run_cli("validate", str(tmp_path / "nope.json"))
     assert missing.returncode == 1 and "not found" in missing.stdout
 
@@ -174,11 +177,16 @@ def test_validate_reads_what_convert_writes_and_more(tmp_path):
     (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + bundle.encode("utf-8"))       # a UTF-8 BOM
     r = run_cli("validate", str(out), str(tmp_path / "bom.json"), "--json")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    names = list(json.loads(r.stdout)["files"])
+    found = json.loads(r.stdout)
+    assert found["resourceType"] == "Bundle" and found["type"] == "collection"
+    assert not [i for i in fhirconv.validate(found) if i.severity.value in ("error", "fatal")]
+    names = [e["resource"]["extension"][0]["valueString"] for e in found["entry"]]
     assert not any(n.endswith("summary.json") for n in names)                 # convert's summary is no resource
     assert any(".ndjson:" in n for n in names) and str(tmp_path / "bom.json") in names
     stdin = run_cli("validate", "-", "--json", stdin=bundle.encode("utf-8"))
-    assert stdin.returncode == 0 and list(json.loads(stdin.stdout)["files"]) == ["<stdin>"]
+    one = json.loads(stdin.stdout)
+    assert stdin.returncode == 0 and one["resourceType"] == "OperationOutcome"
+    assert one["extension"][0]["valueString"] == "<stdin>"
 
 
 def test_validate_reports_foreign_junk_without_a_traceback():

@@ -171,3 +171,18 @@ def test_base64_content_is_checked():
     assert not _errors(binary("aGVs\nbG8g\nd29y\nbGQ="))          # line breaks between groups are allowed
     for bad in ("@@@not base64!", "abc"):
         assert [i.location for i in _errors(binary(bad))] == ["Binary.data"], bad
+
+
+def test_issues_become_an_operation_outcome_that_validates():
+    from fhirconv.validate._outcome import operation_outcome, outcomes_bundle
+
+    issues = fhirconv.validate({"resourceType": "Encounter", "status": "finished", "class": "AMB"})
+    outcome = operation_outcome(issues, "enc.json")
+    assert outcome["issue"] and all(i["code"] for i in outcome["issue"])
+    assert any(i["expression"] == ["Encounter.class"] and i["severity"] == "error" for i in outcome["issue"])
+    assert not _errors(outcome)
+    odd = operation_outcome([{"severity": "error", "code": "schema", "location": "", "message": "m", "layer": "x"}])
+    assert odd["issue"][0]["code"] == "processing" and "expression" not in odd["issue"][0]
+    empty = operation_outcome([])
+    assert empty["issue"][0]["code"] == "informational" and not _errors(empty)
+    assert not _errors(outcomes_bundle({"a.json": [], "b.json": [i.to_dict() for i in issues]}))

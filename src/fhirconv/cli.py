@@ -328,7 +328,8 @@ def _validation_inputs(files: list[Path]) -> Iterator[tuple[str, Any]]:
 def validate(
     files: Annotated[list[Path], typer.Argument(metavar="FILE",
                                                 help="FHIR R4 JSON or NDJSON files, folders of them, or - (stdin).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a FHIR OperationOutcome (several inputs: a "
+                                                         "collection Bundle of them).")] = False,
     mappings: MappingsOpt = None,
 ) -> None:
     """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes)."""
@@ -362,7 +363,14 @@ def validate(
         err.print("error: no FHIR JSON or NDJSON file among the inputs")
         raise typer.Exit(1)
     if as_json:
-        sys.stdout.write(json.dumps({"files": results}, indent=2, ensure_ascii=False) + "\n")
+        from .validate._outcome import operation_outcome, outcomes_bundle
+
+        if len(results) == 1:
+            name, issues = next(iter(results.items()))
+            doc = operation_outcome(issues, name)
+        else:
+            doc = outcomes_bundle(results)
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         for name, issues in results.items():
             errors = sum(1 for i in issues if i["severity"] in ("error", "fatal"))
