@@ -127,3 +127,23 @@ def test_an_overlay_pattern_that_does_not_compile_is_a_mappings_error_before_any
     assert len(problems) == 1 and "does not compile" in problems[0] and "'^(case'" in problems[0]
     with pytest.raises(MappingsError, match="does not compile"):
         Pipeline(load(over))
+
+
+def test_an_overlay_mapping_merges_into_the_shipped_one_and_empty_values_are_refused(tmp_path: Path):
+    over = _overlay(tmp_path / "o", templates__yaml="narrative:\n  Condition: '{code} (overlay).'\n")
+    maps = load(over)
+    assert maps.rules["templates"]["narrative"]["Condition"] == "{code} (overlay)."
+    assert "DiagnosticReport" in maps.rules["templates"]["narrative"]          # the rest is kept
+    empty = _overlay(tmp_path / "e", templates__yaml="clinical_status: null\n")
+    assert any("clinical_status is empty" in str(p) for p in check(empty))
+    nodisplay = _overlay(tmp_path / "d", findings__tsv=HEADER + "finding.zz\tsct\t49727002\t\tzz thing\t\t\n")
+    assert any("has no display" in str(p) for p in check(nodisplay))
+
+
+def test_an_overlay_that_breaks_conversion_is_a_mappings_error_before_any_document(tmp_path: Path):
+    from fhirconv.pipeline import Pipeline
+
+    over = _overlay(tmp_path / "o", subject__yaml="age:\n  - 'no'\n")         # an age pattern without its groups
+    with pytest.raises(MappingsError, match="conversion fails on a test text"):
+        Pipeline(load(over))
+    assert any("conversion fails on a test text" in str(p) for p in check(over))

@@ -401,10 +401,22 @@ def _load_folder(folder: Path, concepts: dict[str, Concept], rules: dict[str, An
         if not isinstance(data, dict):
             raise MappingsError(f"{path}: must hold a mapping at the top level")
         if overlay and path.stem in rules and isinstance(rules[path.stem], dict):
-            merged = dict(rules[path.stem])
-            merged.update(data)
-            data = merged
+            data = _merged(rules[path.stem], data)
         rules[path.stem] = data
+
+
+def _merged(shipped: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """An overlay's mapping merged into the shipped one: its keys add to or replace the shipped keys,
+    recursively for mappings; a list or a value replaces the shipped one whole. So an overlay can
+    change one template or one sample pattern without restating the rest, and cannot drop a key
+    the engine needs."""
+    out = dict(shipped)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _claim(concepts: dict[str, Concept], earlier: dict[str, Concept],

@@ -54,15 +54,16 @@ def check(*overlays: str | Path, compile_rules: bool = True) -> list[Problem]:
     """Every problem in the shipped mappings and the given overlay folders, applied in that order (what
     ``--mappings`` loads). An overlay is checked against the shipped files: its rows may name shipped
     concepts, its YAML keys must have the shipped types, and a term it gives a new code is its documented
-    override, not a conflict; then (``compile_rules``) the merged rules are compiled as conversion
-    compiles them (a pattern that does not compile). Each problem is reported once."""
+    override, not a conflict; then (``compile_rules``) the merged rules are compiled and tried on a test
+    text as conversion does (a pattern that does not compile or lacks its groups). Each problem is
+    reported once."""
     problems = _check(*overlays)
     if compile_rules and overlays and not problems:
-        from .extract import Extractor
         from .mappings import load
+        from .pipeline import Pipeline
 
         try:
-            Extractor.for_mappings(load(*overlays))
+            Pipeline(load(*overlays))      # compiles the rules and converts a test text with them
         except MappingsError as exc:
             problems.append(Problem(str(overlays[-1]), 0, str(exc)))
     return problems
@@ -160,7 +161,9 @@ def _check_yaml(path: Path, problems: list[Problem], shipped: dict[str, Any] | N
             problems.append(Problem(path.name, line, f"unknown key {key!r}: fhirconv reads no such rule in "
                                                      f"{path.name}"))
             continue
-        if value is None:           # an empty top-level key: the rule is switched off
+        if value is None:
+            problems.append(Problem(path.name, line, f"{key} is empty: give it a value (an empty list [] "
+                                                     "or mapping {} where the shipped one is a list or mapping)"))
             continue
         for where, want, got in _shape(value, shipped[path.stem][key], (str(key),)):
             shown = ".".join(where[:1]) + "".join(f"[{w}]" if w.isdigit() else f".{w}" for w in where[1:])
@@ -275,6 +278,10 @@ def _check_table(path: Path, problems: list[Problem]) -> list[Concept]:
             problem = dicom_problem(code, True)
         if problem:
             out.append(Problem(path.name, lineno, f"code {code}: {problem}"))
+        display = row[3].strip() if len(row) > 3 else ""
+        if system and code and not display:
+            out.append(Problem(path.name, lineno, f"code {code} has no display: give the code system's term "
+                                                  "(a Coding's display cannot be empty)"))
     concepts: list[Concept] = []
     for item in table_rows(path):
         if isinstance(item, MappingsError):

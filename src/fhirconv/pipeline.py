@@ -18,10 +18,17 @@ from . import read as reader
 from ._budget import TIME_BUDGET, Budget
 from .build import Builder, content_hash
 from .bundle import dumps, make_bundle, ndjson_lines
-from .errors import FhirconvError, ValidationError
+from .errors import FhirconvError, MappingsError, ValidationError
 from .extract import Extractor, extract
 from .mappings import Mappings, load
 from .model import DocumentReport, Extraction, Issue, Severity, SourceDocument
+
+#: what an overlay is tried on (Pipeline._try_overlay): a patient, negation, laterality, a metastasis,
+#: a lab value with a unit, an examination, a treatment, dates and a death
+TRIAL_TEXT = ("Case report\n\nA 60-year-old woman presented in March 2020 with a cough but no fever. "
+              "Haemoglobin was 9.1 g/dL and CRP 48 mg/L. CT of the chest showed a mass in the left breast "
+              "and metastases to the liver. Biopsy confirmed breast carcinoma. She received chemotherapy "
+              "and died on 3 May 2021.")
 
 
 @dataclass
@@ -46,6 +53,26 @@ class Pipeline:
         self.bundle_type = bundle_type
         self.validate = validate
         self.time_budget = time_budget
+        if len(self.mappings.folders) > 1:
+            self._try_overlay()
+
+    def _try_overlay(self) -> None:
+        """Convert a short case text with the overlay's rules before any document: an overlay value
+        of the right type can still break conversion (a pattern without the groups the shipped one
+        has, a template without its fields), and that is the overlay's error, reported once."""
+        where = ", ".join(self.mappings.folders[1:])
+        try:
+            conv = self.convert(reader.read_text(TRIAL_TEXT, "<overlay trial>"))
+        except FhirconvError as exc:
+            raise MappingsError(f"with the overlay {where}, conversion fails on a test text ({exc}); compare "
+                                "the changed values with the shipped files") from None
+        except Exception as exc:  # noqa: BLE001 - any failure here comes from the overlay's values
+            raise MappingsError(f"with the overlay {where}, conversion fails on a test text "
+                                f"({type(exc).__name__}: {exc}); compare the changed values with the shipped "
+                                "files") from None
+        if conv.report.errors:
+            raise MappingsError(f"with the overlay {where}, a test text gives an invalid bundle "
+                                f"({conv.report.errors[0]}); check the overlay's codes and displays")
 
     def convert(self, doc: SourceDocument) -> Conversion:
         budget = Budget(self.time_budget, doc.name)
