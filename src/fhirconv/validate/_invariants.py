@@ -7,7 +7,8 @@ the invariants of the types and elements actually present are evaluated.
   emits, the DomainResource, Bundle and datatype ones every resource meets) uses it, for foreign
   input too: the predicates agree with fhirpathpy on every node of the published examples
   (tests/test_validate_predicates.py) and cost a fraction. Any other constraint is evaluated
-  with fhirpathpy (parsed once, cached).
+  compiled to Python by ``_fhirpath`` when it is in that module's subset (most are), else with
+  fhirpathpy (parsed once, cached); a compiled one hands data it cannot judge to fhirpathpy.
 
 Left out or worked around, because of fhirpathpy 2.2.4:
 
@@ -30,6 +31,7 @@ from typing import Any
 
 from ..model import Issue, Severity
 from . import _data
+from ._fhirpath import Fallback, compile_expression
 from ._predicates import PREDICATES, PYTHON_ONLY
 from ._walk import Context, Node
 
@@ -42,14 +44,20 @@ _SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING}
 _DOWNGRADED = {"txt-2": Severity.WARNING}
 
 
+def _expression(constraint: dict[str, str]) -> str:
+    """The constraint's expression, with the fixups fhirpathpy needs."""
+    expression = constraint["expression"]
+    if constraint["key"] in _FIXUPS:
+        old, new = _FIXUPS[constraint["key"]]
+        expression = expression.replace(old, new)
+    return expression
+
+
 @cache
 def _parsed(key: str, expression: str) -> Any:
     from fhirpathpy.parser import parse
 
-    if key in _FIXUPS:
-        old, new = _FIXUPS[key]
-        expression = expression.replace(old, new)
-    return parse(expression)
+    return parse(_expression({"key": key, "expression": expression}))
 
 
 @cache
@@ -122,8 +130,17 @@ def check(ctx: Context, *, foreign: bool) -> list[Issue]:
         for c in constraints:
             key = c["key"]
             pred = PREDICATES.get(key)
+            compiled = None if pred is not None else compile_expression(_expression(c))
+            result: list[Any] | None = None
+            if compiled is not None:
+                try:
+                    result = compiled(value, res.data, res.root)
+                except Fallback:
+                    result = None
             if pred is not None:
                 ok = pred(value, res.data, res.root)
+            elif result is not None:
+                ok = result != [False]
             else:
                 try:
                     result = evaluate_fhirpath(c, value, _base(node), res.data, res.root)

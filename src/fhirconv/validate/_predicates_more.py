@@ -70,28 +70,24 @@ def per_1(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     return _not_after(start, end) is not False
 
 
+def _ucum_quantity(node: dict[str, Any]) -> bool:
+    """What age-1 and cnt-3 share: a code when there is a value, and UCUM as the system if any."""
+    return not ("code" not in node and node.get("value") is not None) and node.get("system", UCUM) == UCUM
+
+
 def age_1(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     if not isinstance(node, dict):
         return True
     value = node.get("value")
-    if "code" not in node and value is not None:
-        return False
-    if "system" in node and node["system"] != UCUM:
-        return False
-    return not (isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0)
+    return _ucum_quantity(node) and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                         and value <= 0)
 
 
 def cnt_3(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     if not isinstance(node, dict):
         return True
-    value = node.get("value")
-    if "code" not in node and value is not None:
-        return False
-    if "system" in node and node["system"] != UCUM:
-        return False
-    if "code" in node and node["code"] != "1":
-        return False
-    return not isinstance(value, float)     # written with a decimal point
+    return _ucum_quantity(node) and node.get("code", "1") == "1" \
+        and not isinstance(node.get("value"), float)        # written with a decimal point
 
 
 def bdl_10(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
