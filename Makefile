@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 APP    := $(VENV)/.installed-app
 
-.PHONY: seeds test lint bench clean
+.PHONY: seeds test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,14 @@ lint: $(STAMP)
 
 bench: $(STAMP) node
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/linear.py
+	$(BIN)/python benchmarks/validate_examples.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/push_bench.py
+
+# the long fuzz run: 10,000 inputs per target (about 25 minutes on 2 cores)
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py --n 10000
 
 clean:
 	rm -rf $(VENV) out build dist tests/fhir_server/node_modules

@@ -308,3 +308,24 @@ def test_a_document_over_its_time_budget_is_reported_and_the_others_convert(tmp_
     assert "--time-budget" in docs["a_long.txt"]["errors"][0] and not docs["a_long.txt"]["output"]
     assert docs["b_short.txt"]["output"] and not docs["b_short.txt"]["errors"]
     assert not list((tmp_path / "out").glob("a_long*"))
+
+
+def test_an_internal_error_is_one_line_and_exit_70_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import pytest
+
+    from fhirconv import cli
+
+    def broken() -> None:
+        raise KeyError("boom")          # stands for a bug: none can be produced on demand
+
+    monkeypatch.setattr(cli, "app", broken)
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == cli.EXIT_INTERNAL == 70
+    line = capsys.readouterr().err
+    assert "internal error (KeyError" in line and "--debug" in line and "Traceback" not in line
+    monkeypatch.setitem(cli._DEBUG, "on", True)
+    with pytest.raises(KeyError):
+        cli.main()
+    r = run_cli("--debug", "validate", "-", stdin=b"{}")          # the flag itself is accepted
+    assert r.returncode == 1 and "Traceback" not in r.stderr

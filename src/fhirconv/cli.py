@@ -57,12 +57,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_DEBUG = {"on": False}
+#: exit status of an internal error (a fhirconv bug), as sysexits' EX_SOFTWARE
+EXIT_INTERNAL = 70
+
+
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error, show the Python traceback.")]
+    = False,
 ) -> None:
     """fhirconv: case-report text → FHIR R4 bundles, validated offline."""
+    _DEBUG["on"] = debug
 
 
 def _load(overlays: list[Path] | None) -> Mappings:
@@ -433,7 +441,16 @@ _register_push()
 
 
 def main() -> None:
-    app()
+    """The command; an unexpected exception (a bug) is one line and exit 70, its traceback only with --debug."""
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if _DEBUG["on"]:
+            raise
+        err.print(f"fhirconv: internal error ({type(exc).__name__}: {str(exc)[:300]}); this is a bug in "
+                  "fhirconv: please report it with the input; run again with --debug for the traceback",
+                  markup=False, highlight=False)
+        raise SystemExit(EXIT_INTERNAL) from None
 
 
 if __name__ == "__main__":

@@ -131,19 +131,16 @@ def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings |
         raise FhirconvError(f"{out_dir}: cannot create the output folder ({exc.strerror}); "
                             "check the path and its permissions") from None
     reports: list[DocumentReport] = []
-    ndjson_buf: dict[str, list[str]] = {}
+    ndjson_out = _NdjsonWriter(out_dir / "ndjson") if ndjson else None
     taken: set[str] = set()         # output stems of this run: two inputs never share a bundle file
     skipped: list[tuple[str, str]] = []
     for path in reader.expand_inputs(inputs, skipped=skipped, exclude=[out_dir]):
-        report = _convert_one(pipe, path, out_dir, ndjson_buf if ndjson else None, taken, max_chars)
+        report = _convert_one(pipe, path, out_dir, ndjson_out, taken, max_chars)
         reports.append(report)
         if progress:
             progress(report)
-    if ndjson:
-        nd = out_dir / "ndjson"
-        nd.mkdir(exist_ok=True)
-        for rtype, lines in sorted(ndjson_buf.items()):
-            _write(nd / f"{rtype}.ndjson", "\n".join(lines) + "\n")
+    if ndjson_out is not None:
+        ndjson_out.finish()
     summary = {"documents": [_report_dict(r) for r in reports], "totals": _totals(reports),
                "skipped": [{"name": n, "why": why} for n, why in skipped]}
     _write(out_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -157,7 +154,29 @@ def _write(target: Path, text: str) -> None:
     os.replace(tmp, target)
 
 
-def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str, list[str]] | None,
+class _NdjsonWriter:
+    """One NDJSON file per resource type, appended to as each document is converted (so memory stays
+    bounded by one document, not the run) under temporary names, renamed when the run ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[str, Any] = {}
+
+    def add(self, rtype: str, lines: list[str]) -> None:
+        fh = self.files.get(rtype)
+        if fh is None:
+            self.folder.mkdir(exist_ok=True)
+            fh = self.files[rtype] = open(self.folder / f".{rtype}.ndjson.tmp", "w", encoding="utf-8")  # noqa: SIM115
+        fh.write("\n".join(lines) + "\n")
+
+    def finish(self) -> None:
+        self.folder.mkdir(exist_ok=True)
+        for rtype, fh in sorted(self.files.items()):
+            fh.close()
+            os.replace(self.folder / f".{rtype}.ndjson.tmp", self.folder / f"{rtype}.ndjson")
+
+
+def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: _NdjsonWriter | None,
                  taken: set[str] | None = None, max_chars: int | None = reader.MAX_CHARS) -> DocumentReport:
     name = "<stdin>" if path == "-" else path
     try:
@@ -183,7 +202,7 @@ def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: dict[str,
     report.output = str(target)
     if ndjson_buf is not None and not report.errors:
         for rtype, lines in ndjson_lines(e["resource"] for e in conv.bundle["entry"]).items():
-            ndjson_buf.setdefault(rtype, []).extend(lines)
+            ndjson_buf.add(rtype, lines)
     return report
 
 
