@@ -126,6 +126,8 @@ def test_txt_1_and_txt_2_narratives_hold_only_formatting_and_some_content():
     assert (Severity.ERROR, "txt-1") in _messages(_enc(div=handler))
     link = '<div xmlns="http://www.w3.org/1999/xhtml"><a href="javascript:x()">Hi</a></div>'
     assert (Severity.ERROR, "txt-1") in _messages(_enc(div=link))
+    quoted = '<div xmlns="http://www.w3.org/1999/xhtml"><p title="onset on the left > right">Hi</p></div>'
+    assert not [m for m in _messages(_enc(div=quoted)) if m[1] == "txt-1"]
     blank = '<div xmlns="http://www.w3.org/1999/xhtml">\n  <pre>\n  </pre>\n</div>'
     assert (Severity.WARNING, "txt-2") in _messages(_enc(div=blank))
     table = ('<div xmlns="http://www.w3.org/1999/xhtml"><table border="1"><tr><td style="color:red">1</td>'

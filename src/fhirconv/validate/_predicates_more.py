@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from html.parser import HTMLParser
+from functools import lru_cache
 from typing import Any
 
 UCUM = "http://unitsofmeasure.org"
@@ -94,47 +94,42 @@ def bdl_10(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     return not isinstance(node, dict) or node.get("type") != "document" or _has_value(node, "timestamp")
 
 
-class _Narrative(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.bad: list[str] = []
-        self.content = False
+_TAG = re.compile(r"<\s*([A-Za-z][\w:.-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+_ATTR = re.compile(r"([^\s=/]+)\s*(?:=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+))?")
+_MARKUP = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
+_CHARREF = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);")
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        name = tag.split(":")[-1].lower()
+
+@lru_cache(maxsize=4096)
+def _narrative(div: str) -> tuple[tuple[str, ...], bool]:
+    """(what txt-1 refuses in the narrative, whether it has content for txt-2). A scan of the start
+    tags, not a full HTML parse: the narrative's well-formedness is the schema's and model's concern."""
+    bad: list[str] = []
+    content = False
+    for m in _TAG.finditer(div):
+        name = m.group(1).split(":")[-1].lower()
         if name not in ALLOWED_ELEMENTS:
-            self.bad.append(f"<{name}>")
+            bad.append(f"<{name}>")
         if name == "img":
-            self.content = True
-        for attr, value in attrs:
-            low = attr.lower()
-            if low.startswith("on"):
-                self.bad.append(f"the event attribute {low}")
-            elif low in ("href", "src") and (value or "").strip().lower().startswith(("javascript:", "vbscript:")):
-                self.bad.append(f"a script URL in {low}")
-
-    def handle_data(self, data: str) -> None:
-        if data.strip():
-            self.content = True
-
-
-def _narrative(div: Any) -> _Narrative | None:
-    if not isinstance(div, str):
-        return None
-    parser = _Narrative()
-    parser.feed(div)
-    parser.close()
-    return parser
+            content = True
+        for a in _ATTR.finditer(m.group(2)):
+            attr, value = a.group(1).lower(), (a.group(2) or "").strip("\"'").strip().lower()
+            if attr.startswith("on"):
+                bad.append(f"the event attribute {attr}")
+            elif attr in ("href", "src") and value.startswith(("javascript:", "vbscript:")):
+                bad.append(f"a script URL in {attr}")
+    if not content:
+        text = _MARKUP.sub(" ", div)
+        content = bool(_CHARREF.sub("x", text).strip())
+    return tuple(bad), content
 
 
 def txt_1(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    parsed = _narrative(node)
-    return parsed is None or not parsed.bad
+    return not isinstance(node, str) or not _narrative(node)[0]
 
 
 def txt_2(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    parsed = _narrative(node)
-    return parsed is None or parsed.content
+    return not isinstance(node, str) or _narrative(node)[1]
 
 
 PREDICATES = {"per-1": per_1, "age-1": age_1, "cnt-3": cnt_3, "bdl-10": bdl_10, "txt-1": txt_1, "txt-2": txt_2}
