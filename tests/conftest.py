@@ -35,3 +35,23 @@ def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "fhirconv", *args], input=stdin.decode() if stdin else None,
                           capture_output=True, text=True, cwd=cwd or ROOT, env=full_env, timeout=300)
+
+
+def published_constraints(shared_dir: Path):
+    """(file name, node, constraint) for every invariant that applies to a node of the published R4
+    examples in ../shared/fhir-examples (skips the test when they are absent)."""
+    import json
+
+    from fhirconv.validate import _invariants
+    from fhirconv.validate._walk import Context
+
+    root = shared_dir / "fhir-examples"
+    if not root.is_dir():
+        pytest.skip("../shared/fhir-examples is not present")
+    for path in sorted(root.rglob("*.json")):
+        for node in Context(json.loads(path.read_text(encoding="utf-8-sig"))).nodes:
+            typ, value = node.type, node.value
+            if typ is None or (not isinstance(value, dict) and (typ == "@" or typ[0].isupper())):
+                continue
+            for c in _invariants._applicable(node.path, typ):
+                yield path.name, node, c
