@@ -35,3 +35,15 @@ def test_threads_give_the_sequential_output():
     finally:
         sys.setswitchinterval(interval)
     assert got == expected * 12
+
+
+def test_the_dev_texts_in_8_threads_20_rounds_give_the_sequential_bytes(shared):
+    texts = []
+    for path in sorted((shared / "eval" / "dev" / "cases").glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        texts.append(text.split("\n", 1)[1] if text.startswith("# source:") else text)
+    assert len(texts) >= 30
+    expected = [_convert(t) for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(20):
+            assert list(pool.map(_convert, texts)) == expected
