@@ -20,3 +20,15 @@ def test_long_form_of_an_acronym(before, short, long):
 @pytest.mark.parametrize("before,short", [("the patient was seen ", "CTB"), ("", "CT"), ("on day ", "X1")])
 def test_no_long_form_when_the_letters_do_not_spell_it(before, short):
     assert long_form_start(before, short) is None
+
+
+def test_a_term_in_ness_takes_no_plural_but_others_do():
+    from fhirconv import extract_text
+
+    def found(text):
+        return {(f.concept, f.text.lower()) for f in extract_text(text).patients[0].facts}
+
+    assert ("finding.fever", "fevers") in found("A 50-year-old man had fevers.")
+    assert ("finding.asthenia", "generalised weakness") in found("A 50-year-old man had generalised weakness.")
+    listed = found("A 50-year-old man had fevers. He listed the strengths and weaknesses of each option.")
+    assert not any(concept == "finding.asthenia" for concept, _ in listed)

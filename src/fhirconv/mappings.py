@@ -137,8 +137,11 @@ def _is_word(ch: str) -> bool:
 class Matcher:
     """Aho-Corasick dictionary scan: cost grows with the text, not with the number of terms."""
 
-    def __init__(self, concepts: Iterable[Concept]) -> None:
+    def __init__(self, concepts: Iterable[Concept], uncountable: Iterable[str] = ()) -> None:
         self._auto = ahocorasick.Automaton()
+        # terms whose last word ends so ("weakness", "stiffness") take no plural: "weaknesses" are a
+        # method's flaws, not a symptom
+        self._uncountable = tuple(uncountable)
         table: dict[str, tuple[set[str], set[str]]] = {}
         no_case: set[str] = set()
         for c in concepts:
@@ -195,7 +198,7 @@ class Matcher:
             if start > 0 and _is_word(norm[start - 1]):
                 continue
             stop = end + 1
-            for suffix in ("", "s", "es"):
+            for suffix in ("",) if self._uncountable and term.endswith(self._uncountable) else ("", "s", "es"):
                 j = stop + len(suffix)
                 if norm.startswith(suffix, stop) and (j >= len(norm) or not _is_word(norm[j])):
                     stop = j
@@ -287,8 +290,9 @@ class Mappings:
         if name not in self._matchers:
             with paused_gc():
                 self._matchers[name] = Matcher(
-                    c for cat in sorted(set(categories)) for c in self.category(cat)
-                    if (c.file == LEXICON_FILE or not only_lexicon) and not (cat in away and c.file == LEXICON_FILE))
+                    (c for cat in sorted(set(categories)) for c in self.category(cat)
+                     if (c.file == LEXICON_FILE or not only_lexicon) and not (cat in away and c.file == LEXICON_FILE)),
+                    uncountable=(self.rules.get("lexicon") or {}).get("uncountable_endings", ()))
         return self._matchers[name]
 
     def known_code(self, system: str, code: str) -> bool:
