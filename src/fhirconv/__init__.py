@@ -92,6 +92,13 @@ def extract_text(text: str, *, name: str = "<text>", mappings: Mappings | None =
     return extract(read.read_text(text, name), mappings or load_mappings())
 
 
-def validate(resource: dict[str, Any], *, mappings: Mappings | None = None) -> list[Issue]:
-    """Validate any FHIR R4 resource or bundle offline; returns the issues (errors and warnings)."""
-    return _validate_resource(resource, mappings=mappings or load_mappings(), foreign=True)
+def validate(resource: dict[str, Any], *, mappings: Mappings | None = None, profiles: tuple[str, ...] = ()
+             ) -> list[Issue]:
+    """Validate any FHIR R4 resource or bundle offline; returns the issues (errors and warnings).
+
+    ``profiles``: names or URLs of shipped IG profiles (mCODE 4.0.0, IPS 2.0.0) that every resource
+    of their type must meet, besides those it claims; an unknown one raises ValidationError."""
+    from .validate import profile_url
+
+    urls = tuple(profile_url(p) for p in profiles)
+    return _validate_resource(resource, mappings=mappings or load_mappings(), foreign=True, profiles=urls)

@@ -339,11 +339,21 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print a FHIR OperationOutcome (several inputs: a "
                                                          "collection Bundle of them).")] = False,
     mappings: MappingsOpt = None,
+    profile: Annotated[list[str] | None, typer.Option(
+        "--profile", metavar="NAME", help="Also hold every resource of its type to this shipped IG profile "
+        "(mCODE 4.0.0 or IPS 2.0.0; a name such as mcode-primary-cancer-condition, or its URL); repeatable. "
+        "Profiles claimed in meta.profile are always checked.")] = None,
 ) -> None:
-    """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes)."""
-    from .validate import validate_resource
+    """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes, profiles)."""
+    from .errors import ValidationError
+    from .validate import profile_url, validate_resource
 
     maps = _load(mappings)
+    try:
+        profiles = tuple(profile_url(p) for p in profile or [])
+    except ValidationError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
     results: dict[str, list[dict[str, str]]] = {}
     failed = False
 
@@ -360,7 +370,7 @@ def validate(
             failed = True
             continue
         try:
-            found = validate_resource(data, mappings=maps, foreign=True)
+            found = validate_resource(data, mappings=maps, foreign=True, profiles=profiles)
         except RecursionError:
             results[name] = fatal("too-costly", "nested too deeply to validate; not a plausible FHIR resource")
             failed = True

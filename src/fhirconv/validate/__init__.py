@@ -14,7 +14,10 @@ Layers (each an ``Issue.layer``):
 5. ``reference``: references resolve inside the Bundle and point at R4-allowed types.
 6. ``terminology``: SNOMED CT / LOINC check digits (and the ids of SNOMED CT expressions),
    DICOM modalities, UCUM syntax, and (with ``mappings``) codes absent from fhirconv's mappings.
-7. ``profile``: each ``meta.profile`` claim, named as not validated (information).
+7. ``profile``: the shipped IG profiles (mCODE 4.0.0, IPS 2.0.0) a resource claims in
+   ``meta.profile`` or is asked to meet (``profiles=``): cardinality, fixed and pattern values,
+   choice types, slices by value/pattern, the profiles' own constraints (see ``_profiles``);
+   any other claim is named as not validated (information).
 
 The official schema's known bugs are fixed by ``data/schema_errata.json`` as it loads. A problem
 two layers see at one location is reported once (the schema's).
@@ -31,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._json import MAX_DEPTH
 from .._json import depth as json_depth
+from ..errors import ValidationError
 from ..model import Issue, Severity
-from . import _bindings, _invariants, _model, _references, _schema, _terminology
+from . import _bindings, _invariants, _model, _profiles, _references, _schema, _terminology
 from ._walk import Context
 
 if TYPE_CHECKING:
@@ -52,13 +56,15 @@ def _sort_key(issue: Issue) -> tuple[str, str, str]:
 
 
 def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
-                      foreign: bool = True) -> list[Issue]:
+                      foreign: bool = True, profiles: tuple[str, ...] = ()) -> list[Issue]:
     """Validate one FHIR R4 JSON resource (typically a Bundle) and return its issues.
 
     ``foreign=True`` runs every layer, FHIRPath invariants through fhirpathpy included;
     ``foreign=False`` is the fast path for fhirconv's own output (no pydantic pass,
     invariants as Python predicates, codes missing from ``mappings`` are errors).
-    Issues are sorted by location, then message.
+    ``profiles``: URLs of shipped IG profiles every resource of their type must also meet (besides
+    the ones it claims in ``meta.profile``; see ``profile_url``). Issues are sorted by location,
+    then message.
     """
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str) or not data["resourceType"]:
         return [Issue(Severity.FATAL, "", "not a FHIR resource: a JSON object with a non-empty string "
@@ -79,23 +85,20 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
         issues += [i for i in _guarded("binding", lambda: _bindings.check(ctx)) if i.location not in flagged]
         issues += _guarded("reference", lambda: _references.check(ctx, strict=not foreign))
         issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))
-        issues += _declared_profiles(ctx)
+        issues += _guarded("profile", lambda: _profiles.check(ctx, profiles))
     issues.sort(key=_sort_key)
     return issues
 
 
-def _declared_profiles(ctx: Any) -> list[Issue]:
-    """meta.profile is read, not ignored: until profiles are validated, each claim is named as unchecked."""
-    out = []
-    for res in ctx.resources:
-        meta = res.data.get("meta")
-        profiles = meta.get("profile") if isinstance(meta, dict) else None
-        for i, url in enumerate(profiles if isinstance(profiles, list) else []):
-            if isinstance(url, str) and url:
-                out.append(Issue(Severity.INFORMATION, f"{res.loc}.meta.profile[{i}]",
-                                 f"declares the profile {url}: not validated (fhirconv validate checks base R4)",
-                                 "profile", "informational"))
-    return out
+def profile_url(name: str) -> str:
+    """The shipped profile a URL or name means (``mcode-primary-cancer-condition``, a canonical URL);
+    ValidationError naming the choices when there is none."""
+    url = _profiles.resolve(name)
+    if url is None:
+        known = ", ".join(sorted(p["name"] for p in _profiles.profiles().values())[:12])
+        raise ValidationError(f"no shipped profile {name!r}: give a canonical URL or name of an mCODE 4.0.0 or "
+                              f"IPS 2.0.0 profile (e.g. {known}, ...)")
+    return url
 
 
 def _guarded(layer: str, run: Callable[[], list[Issue]]) -> list[Issue]:

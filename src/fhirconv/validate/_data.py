@@ -29,6 +29,13 @@ def schema() -> dict[str, Any]:
 
 
 @cache
+def profiles() -> dict[str, Any]:
+    """The IG profiles' rules (``scripts/build_profiles.py``): ``sources`` and ``profiles`` by URL."""
+    data: dict[str, Any] = _read("profiles.json.gz")
+    return data
+
+
+@cache
 def schema_errata() -> dict[str, Any]:
     """The known bugs of the official schema and their fixes (written by hand, each with its reason)."""
     data: dict[str, Any] = _read("schema_errata.json")

@@ -1,0 +1,276 @@
+"""Layer 7, profiles: a resource against the IG profiles it claims (``meta.profile``) or is asked to meet.
+
+The rules come from the snapshots of the shipped IG profiles (``data/profiles.json.gz``, built by
+``scripts/build_profiles.py`` from mCODE 4.0.0 and IPS 2.0.0, whose snapshots carry the US Core
+6.1.0 rules they derive from). What is checked, for every element outside a slice:
+
+* cardinality (``min``/``max``) within each instance of its parent;
+* ``fixed[x]`` (equal) and ``pattern[x]`` (contained) values;
+* the types a profile allows for a choice element (``value[x]``: Quantity, CodeableConcept ...);
+* must-support elements that are absent: information;
+* slices told apart by ``value``/``pattern`` discriminators (a fixed ``url``, a pattern on ``$this``
+  or on a child): each slice's cardinality, and nothing outside the slices of a closed slicing;
+* the constraints the profile adds (FHIRPath: compiled where possible, else fhirpathpy).
+
+Not checked yet, and said so once per resource and profile: slices whose discriminator is a binding,
+a type or a profile; elements inside slices; value-set bindings; reference target profiles.
+A claimed profile fhirconv does not ship is information ("not validated").
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from ..model import Issue, Severity
+from . import _data
+from ._fhirpath import Fallback, compile_expression
+from ._walk import Context, Res
+
+LAYER = "profile"
+_SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING}
+
+
+@cache
+def profiles() -> dict[str, Any]:
+    shipped: dict[str, Any] = _data.profiles()["profiles"]
+    return shipped
+
+
+def resolve(name: str) -> str | None:
+    """A profile's canonical URL from its URL (with or without ``|version``), its id (the URL's last
+    part: ``mcode-primary-cancer-condition``) or its name (``PrimaryCancerCondition``)."""
+    url = name.split("|", 1)[0]
+    if url in profiles():
+        return url
+    by_name = {p["name"].lower(): u for u, p in profiles().items()}
+    by_id = {u.rsplit("/", 1)[-1].lower(): u for u in profiles()}
+    return by_id.get(name.lower()) or by_name.get(name.lower())
+
+
+def _segments(element_id: str) -> list[tuple[str, str | None]]:
+    out = []
+    for part in element_id.split(".")[1:]:
+        name, _, slice_name = part.partition(":")
+        out.append((name, slice_name or None))
+    return out
+
+
+def _children(items: list[tuple[Any, str]], name: str) -> list[tuple[Any, str, str]]:
+    """(value, location, choice type suffix) of the ``name`` children of each item."""
+    out: list[tuple[Any, str, str]] = []
+    for obj, loc in items:
+        if not isinstance(obj, dict):
+            continue
+        stem = name[:-3] if name.endswith("[x]") else name
+        keys = [k for k in obj if k.lstrip("_").startswith(stem) and k.lstrip("_")[len(stem):][:1].isupper()] \
+            if name.endswith("[x]") else [k for k in (name, "_" + name) if k in obj]
+        if len(keys) == 2 and not name.endswith("[x]"):
+            keys = [name]                   # a primitive and its extensions: one element
+        keys = [k for k in keys if not (k.startswith("_") and k[1:] in obj)]
+        for key in keys:
+            bare = key.lstrip("_")
+            suffix = bare[len(stem):] if name.endswith("[x]") else ""
+            value = obj[key]
+            if isinstance(value, list):
+                out.extend((v, f"{loc}.{key}[{i}]", suffix) for i, v in enumerate(value))
+            else:
+                out.append((value, f"{loc}.{key}", suffix))
+    return out
+
+
+def _contains(value: Any, pattern: Any) -> bool:
+    if isinstance(value, list) and not isinstance(pattern, list):
+        return any(_contains(v, pattern) for v in value)     # a path that gives a collection
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and _contains(value[k], p) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        items = value if isinstance(value, list) else [value]
+        return all(any(_contains(v, p) for v in items) for p in pattern)
+    return bool(value == pattern)
+
+
+def _type_suffix(code: str) -> str:
+    return code[:1].upper() + code[1:]
+
+
+class _Checker:
+    def __init__(self, res: Res, url: str, profile: dict[str, Any]) -> None:
+        self.res, self.url, self.profile = res, url, profile
+        self.name = profile["name"]
+        self.by_id = {e["id"]: e for e in profile["elements"]}
+        self.issues: list[Issue] = []
+        self.unchecked: set[str] = set()
+
+    def _add(self, severity: Severity, loc: str, message: str, code: str = "structure") -> None:
+        self.issues.append(Issue(severity, loc, f"{self.name}: {message}", LAYER, code))
+
+    def _instances(self, segments: list[tuple[str, str | None]]) -> list[tuple[Any, str]] | None:
+        """The instances at a path of plain (unsliced) segments, or None if a segment is a slice."""
+        items: list[tuple[Any, str]] = [(self.res.data, self.res.loc)]
+        for name, slice_name in segments:
+            if slice_name is not None:
+                return None
+            items = [(v, loc) for v, loc, _ in _children(items, name)]
+        return items
+
+    def run(self) -> list[Issue]:
+        for e in self.profile["elements"][1:]:
+            segments = _segments(e["id"])
+            if any(s is not None for _, s in segments):
+                continue                      # a slice or inside one: the slicing pass
+            parents = self._instances(segments[:-1])
+            if parents is None:
+                continue
+            self._element(e, segments[-1][0], parents)
+            if "slicing" in e:
+                self._slices(e, segments[-1][0], parents)
+        for c in self.profile["constraints"]:
+            self._constraint(c)
+        if self.unchecked:
+            self._add(Severity.INFORMATION, self.res.loc, "not checked: " + "; ".join(sorted(self.unchecked)),
+                      "informational")
+        return self.issues
+
+    def _element(self, e: dict[str, Any], name: str, parents: list[tuple[Any, str]]) -> None:
+        for parent, ploc in parents:
+            found = _children([(parent, ploc)], name)
+            n, top = len(found), e["max"]
+            if n < e["min"]:
+                self._add(Severity.ERROR, f"{ploc}.{name}", f"{e['path']} is required (min {e['min']}), "
+                                                            f"found {n}", "required")
+            elif top != "*" and n > int(top):
+                self._add(Severity.ERROR, f"{ploc}.{name}", f"{e['path']} allows at most {top}, found {n}")
+            elif not n and e.get("mustSupport") and parent is self.res.data:
+                self._add(Severity.INFORMATION, f"{ploc}.{name}", f"must-support element {e['path']} is absent",
+                          "informational")
+            for value, loc, suffix in found:
+                if "fixed" in e and value != e["fixed"]:
+                    self._add(Severity.ERROR, loc, f"{e['path']} must be {e['fixed']!r}", "value")
+                if "pattern" in e and not _contains(value, e["pattern"]):
+                    self._add(Severity.ERROR, loc, f"{e['path']} must contain {e['pattern']!r}", "value")
+                if suffix and "types" in e and suffix not in {_type_suffix(t) for t in e["types"]}:
+                    self._add(Severity.ERROR, loc, f"{e['path']} may be {'|'.join(e['types'])}, not {suffix}",
+                              "value")
+
+    def _slices(self, root: dict[str, Any], name: str, parents: list[tuple[Any, str]]) -> None:
+        slices = [s for s in self.profile["elements"] if s["id"].startswith(root["id"] + ":")
+                  and ":" not in s["id"][len(root["id"]) + 1:] and "." not in s["id"][len(root["id"]) + 1:]]
+        discriminators = root["slicing"]["discriminator"]
+        rules = []
+        for s in slices:
+            match = self._slice_match(s, discriminators)
+            if match is None:
+                self.unchecked.add(f"slice {s['id']} (discriminated by "
+                                   f"{', '.join(d['type'] + ' ' + d['path'] for d in discriminators)})")
+            rules.append((s, match))
+        if any(m is None for _, m in rules):
+            return
+        for parent, ploc in parents:
+            found = _children([(parent, ploc)], name)
+            claimed = [False] * len(found)
+            for s, match in rules:
+                assert match is not None
+                hits = [i for i, (v, _, _) in enumerate(found) if all(_contains(_at(v, p), x) for p, x in match)]
+                for i in hits:
+                    claimed[i] = True
+                top = s["max"]
+                if len(hits) < s["min"]:
+                    self._add(Severity.ERROR, f"{ploc}.{name}", f"slice {s['sliceName']} of {s['path']} is "
+                                                                f"required (min {s['min']}), found {len(hits)}",
+                              "required")
+                elif top != "*" and len(hits) > int(top):
+                    self._add(Severity.ERROR, f"{ploc}.{name}", f"slice {s['sliceName']} of {s['path']} allows "
+                                                                f"at most {top}, found {len(hits)}")
+            if root["slicing"]["rules"] == "closed":
+                for i, (_, loc, _) in enumerate(found):
+                    if not claimed[i]:
+                        self._add(Severity.ERROR, loc, f"{root['path']} is closed to its slices; this item "
+                                                       "matches none")
+
+    def _slice_match(self, s: dict[str, Any], discriminators: list[dict[str, str]]) -> list[tuple[str, Any]] | None:
+        """(path, value) pairs an item must contain to belong to slice ``s``; None if not derivable."""
+        match = []
+        for d in discriminators:
+            if d["type"] not in ("value", "pattern"):
+                return None
+            path = d["path"]
+            element: dict[str, Any] | None = s if path == "$this" else self.by_id.get(f"{s['id']}.{path}")
+            want = None
+            if element is not None:
+                want = element.get("fixed", element.get("pattern"))
+            if want is None and path == "url" and s.get("profiles"):
+                want = s["profiles"][0]
+            if want is None:
+                return None
+            match.append((path, want))
+        return match
+
+    def _constraint(self, c: dict[str, str]) -> None:
+        segments = _segments(c["id"])
+        nodes = self._instances(segments) if segments else [(self.res.data, self.res.loc)]
+        if nodes is None:
+            self.unchecked.add(f"constraint {c['key']} inside a slice")
+            return
+        compiled = compile_expression(c["expression"])
+        for value, loc in nodes:
+            result: list[Any] | None = None
+            if compiled is not None:
+                try:
+                    result = compiled(value, self.res.data, self.res.root)
+                except Fallback:
+                    result = None
+            if result is None:
+                from ._invariants import evaluate_fhirpath
+
+                try:
+                    base = c["path"] if segments else self.res.type
+                    result = evaluate_fhirpath(c, value, base, self.res.data, self.res.root)
+                except Exception:  # noqa: BLE001 - fhirpathpy raises plain Exceptions on what it cannot do
+                    self.unchecked.add(f"constraint {c['key']} (fhirpathpy cannot evaluate it)")
+                    continue
+            if result == [False]:
+                self._add(_SEVERITY.get(c["severity"], Severity.ERROR), loc, f"{c['key']}: {c['human']}",
+                          "invariant")
+
+
+def _at(value: Any, path: str) -> Any:
+    """The values at a dotted discriminator path, as FHIRPath gives them (a collection)."""
+    if path == "$this":
+        return value
+    items = [value]
+    for part in path.split("."):
+        nxt: list[Any] = []
+        for item in items:
+            got = item.get(part) if isinstance(item, dict) else None
+            nxt.extend(got if isinstance(got, list) else [] if got is None else [got])
+        items = nxt
+    return items
+
+
+def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
+    """Each resource against the shipped profiles it claims and the requested ones of its type."""
+    issues: list[Issue] = []
+    shipped = profiles()
+    for res in ctx.resources:
+        meta = res.data.get("meta")
+        claims = meta.get("profile") if isinstance(meta, dict) else None
+        urls: list[str] = []
+        for i, claim in enumerate(claims if isinstance(claims, list) else []):
+            if not isinstance(claim, str) or not claim:
+                continue
+            url = resolve(claim)
+            if url is None:
+                issues.append(Issue(Severity.INFORMATION, f"{res.loc}.meta.profile[{i}]",
+                                    f"declares the profile {claim}: not validated (fhirconv ships the "
+                                    "mCODE 4.0.0 and IPS 2.0.0 profiles)", LAYER, "informational"))
+            elif url not in urls:
+                urls.append(url)
+        urls += [u for u in requested if shipped[u]["type"] == res.type and u not in urls]
+        for url in urls:
+            if shipped[url]["type"] != res.type:
+                issues.append(Issue(Severity.ERROR, res.loc, f"claims {url}, a profile of {shipped[url]['type']}",
+                                    LAYER, "invalid"))
+                continue
+            issues += _Checker(res, url, shipped[url]).run()
+    return issues

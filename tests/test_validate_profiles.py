@@ -1,0 +1,110 @@
+"""The profile layer (validate/_profiles.py) on the IGs' own examples and on mutations of them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+import fhirconv
+from conftest import ROOT, run_cli
+from fhirconv.errors import ValidationError
+from fhirconv.model import Severity
+
+EXAMPLES = ROOT / "tests" / "data" / "ig-examples"
+FILES = sorted(EXAMPLES.glob("*.json"))
+
+
+def _load(name: str) -> dict:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def _errors(resource, **kw):
+    return [i for i in fhirconv.validate(resource, **kw) if i.severity in (Severity.ERROR, Severity.FATAL)]
+
+
+def _profile_errors(resource, **kw):
+    return [i for i in _errors(resource, **kw) if i.layer == "profile"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_every_ig_example_meets_the_profiles_it_claims(path: Path):
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert not _errors(data), [f"{i.location}: {i.message}" for i in _errors(data)][:5]
+
+
+def test_the_examples_cover_every_shipped_profile():
+    from fhirconv.validate import _profiles
+
+    claimed = set()
+    for path in FILES:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        resources = [e["resource"] for e in data.get("entry", [])] if data["resourceType"] == "Bundle" else []
+        for r in [data, *resources]:
+            claimed |= {_profiles.resolve(p) for p in r.get("meta", {}).get("profile", [])}
+    assert len(claimed - {None}) >= 60
+
+
+def test_a_missing_required_element_is_caught():
+    cond = _load("mcode-Condition-primary-cancer-condition-brian-l.json")
+    del cond["code"]
+    assert any(i.location == "Condition.code" and "required (min 1)" in i.message for i in _profile_errors(cond))
+
+
+def test_a_wrong_pattern_or_a_missing_slice_member_is_caught():
+    obs = _load("mcode-Observation-body-surface-area-brian-l.json")
+    obs["category"][0]["coding"][0]["code"] = "laboratory"          # the VSCat slice needs vital-signs
+    assert any("slice VSCat" in i.message for i in _profile_errors(obs))
+
+
+def test_a_choice_type_the_profile_does_not_allow_is_caught():
+    obs = _load("mcode-Observation-ecog-performance-status-jenny-m.json")
+    for key in [k for k in obs if k.startswith("value")]:
+        del obs[key]
+    obs["valueString"] = "fully active"
+    assert any(i.location == "Observation.valueString" and "not String" in i.message for i in _profile_errors(obs))
+
+
+def test_a_wrong_fixed_value_is_caught():
+    flag = _load("ips-Flag-546482.json")
+    flag["status"] = "inactive"                                     # FlagAlertUvIps fixes status: active
+    assert any(i.location == "Flag.status" and "must be 'active'" in i.message for i in _profile_errors(flag))
+
+
+def test_a_broken_profile_constraint_is_caught():
+    from fhirconv.validate import _profiles
+
+    with_constraints = [(u, p) for u, p in _profiles.profiles().items() if p["constraints"]]
+    assert with_constraints                                          # the profiles do add constraints
+    patient = _load("ips-Patient-eumfh-39-07.json")
+    patient["name"] = [{"use": "official"}]                          # ips-pat-1: a name needs a part
+    assert any("ips-pat-1" in i.message for i in _profile_errors(patient))
+
+
+def test_a_requested_profile_applies_to_resources_of_its_type_without_a_claim():
+    cond = _load("mcode-Condition-primary-cancer-condition-brian-l.json")
+    cond.pop("meta", None)
+    plain = copy.deepcopy(cond)
+    del plain["code"]
+    assert not _profile_errors(plain)                                # no claim: base R4 only
+    assert _profile_errors(plain, profiles=("mcode-primary-cancer-condition",))
+    with pytest.raises(ValidationError, match="no shipped profile"):
+        fhirconv.validate(cond, profiles=("us-core-nothing",))
+
+
+def test_an_unshipped_claim_is_information_and_validate_profile_on_the_command_line(tmp_path):
+    patient = {"resourceType": "Patient", "meta": {"profile": ["http://example.org/StructureDefinition/p"]}}
+    infos = [i for i in fhirconv.validate(patient) if i.layer == "profile"]
+    assert [i.severity for i in infos] == [Severity.INFORMATION] and "not validated" in infos[0].message
+    cond = _load("mcode-Condition-primary-cancer-condition-brian-l.json")
+    cond.pop("meta", None)
+    del cond["code"]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(cond), encoding="utf-8")
+    assert run_cli("validate", str(path)).returncode == 0
+    r = run_cli("validate", str(path), "--profile", "PrimaryCancerCondition")
+    assert r.returncode == 1 and "PrimaryCancerCondition: Condition.code is required" in r.stdout
+    bad = run_cli("validate", str(path), "--profile", "nope")
+    assert bad.returncode == 2 and "no shipped profile 'nope'" in bad.stderr and "Traceback" not in bad.stderr
