@@ -108,3 +108,13 @@ def test_an_unshipped_claim_is_information_and_validate_profile_on_the_command_l
     assert r.returncode == 1 and "PrimaryCancerCondition: Condition.code is required" in r.stdout
     bad = run_cli("validate", str(path), "--profile", "nope")
     assert bad.returncode == 2 and "no shipped profile 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_elements_of_a_slice_are_checked_on_the_items_it_matched():
+    obs = _load("mcode-Observation-genomic-region-studied-stk11.json")
+    gene = next(c for c in obs["component"] if "valueCodeableConcept" in c)      # the gene-studied slice
+    gene["valueString"] = "STK11"
+    del gene["valueCodeableConcept"]
+    found = _profile_errors(obs)
+    assert any(i.location.endswith(".valueString") and "may be CodeableConcept, not String" in i.message
+               for i in found)

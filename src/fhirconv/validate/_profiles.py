@@ -12,8 +12,9 @@ The rules come from the snapshots of the shipped IG profiles (``data/profiles.js
   or on a child): each slice's cardinality, and nothing outside the slices of a closed slicing;
 * the constraints the profile adds (FHIRPath: compiled where possible, else fhirpathpy).
 
-Not checked yet, and said so once per resource and profile: slices whose discriminator is a binding,
-a type or a profile; elements inside slices; value-set bindings; reference target profiles.
+The elements inside a slice are checked on the items the slice matched. Not checked yet, and said so
+once per resource and profile: slices whose discriminator is a binding, a type or a profile (and so
+their elements), slices nested in slices, value-set bindings, reference target profiles.
 A claimed profile fhirconv does not ship is information ("not validated").
 """
 
@@ -174,6 +175,7 @@ class _Checker:
                 hits = [i for i, (v, _, _) in enumerate(found) if all(_contains(_at(v, p), x) for p, x in match)]
                 for i in hits:
                     claimed[i] = True
+                self._inside(s, [(found[i][0], found[i][1]) for i in hits])
                 top = s["max"]
                 if len(hits) < s["min"]:
                     self._add(Severity.ERROR, f"{ploc}.{name}", f"slice {s['sliceName']} of {s['path']} is "
@@ -187,6 +189,19 @@ class _Checker:
                     if not claimed[i]:
                         self._add(Severity.ERROR, loc, f"{root['path']} is closed to its slices; this item "
                                                        "matches none")
+
+    def _inside(self, s: dict[str, Any], items: list[tuple[Any, str]]) -> None:
+        """The elements of slice ``s`` (``Observation.category:VSCat.coding.code``) on the items it matched;
+        slices nested inside it are not followed."""
+        prefix = s["id"] + "."
+        for e in self.profile["elements"]:
+            if not e["id"].startswith(prefix) or ":" in e["id"][len(prefix):]:
+                continue
+            parts = e["id"][len(prefix):].split(".")
+            parents = items
+            for part in parts[:-1]:
+                parents = [(v, loc) for v, loc, _ in _children(parents, part)]
+            self._element(e, parts[-1], parents)
 
     def _slice_match(self, s: dict[str, Any], discriminators: list[dict[str, str]]) -> list[tuple[str, Any]] | None:
         """(path, value) pairs an item must contain to belong to slice ``s``; None if not derivable."""
