@@ -63,13 +63,10 @@ class Pipeline:
         where = ", ".join(self.mappings.folders[1:])
         try:
             conv = self.convert(reader.read_text(TRIAL_TEXT, "<overlay trial>"))
-        except FhirconvError as exc:
-            raise MappingsError(f"with the overlay {where}, conversion fails on a test text ({exc}); compare "
-                                "the changed values with the shipped files") from None
         except Exception as exc:  # noqa: BLE001 - any failure here comes from the overlay's values
-            raise MappingsError(f"with the overlay {where}, conversion fails on a test text "
-                                f"({type(exc).__name__}: {exc}); compare the changed values with the shipped "
-                                "files") from None
+            detail = str(exc) if isinstance(exc, FhirconvError) else f"{type(exc).__name__}: {exc}"
+            raise MappingsError(f"with the overlay {where}, conversion fails on a test text ({detail}); "
+                                "compare the changed values with the shipped files") from None
         if conv.report.errors:
             raise MappingsError(f"with the overlay {where}, a test text gives an invalid bundle "
                                 f"({conv.report.errors[0]}); check the overlay's codes and displays")

@@ -59,7 +59,7 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
                       foreign: bool = True, profiles: tuple[str, ...] = ()) -> list[Issue]:
     """Validate one FHIR R4 JSON resource (typically a Bundle) and return its issues.
 
-    ``foreign=True`` runs every layer, FHIRPath invariants through fhirpathpy included;
+    ``foreign=True`` runs every layer (the R4B pydantic pass included);
     ``foreign=False`` is the fast path for fhirconv's own output (no pydantic pass,
     invariants as Python predicates, codes missing from ``mappings`` are errors).
     ``profiles``: URLs of shipped IG profiles every resource of their type must also meet (besides
@@ -81,7 +81,7 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
         # binding) is not repeated by the model and binding layers
         flagged = {i.location for i in schema_issues}
         issues = [i for i in issues if i.location not in flagged] + schema_issues
-        issues += _guarded("invariant", lambda: _invariants.check(ctx, foreign=foreign))
+        issues += _guarded("invariant", lambda: _invariants.check(ctx))
         issues += [i for i in _guarded("binding", lambda: _bindings.check(ctx)) if i.location not in flagged]
         issues += _guarded("reference", lambda: _references.check(ctx, strict=not foreign))
         issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))

@@ -14,7 +14,7 @@ Left out or worked around, because of fhirpathpy 2.2.4:
 
 * ``hasValue()`` and ``htmlChecks()`` are not implemented: per-1, age-1, cnt-3, bdl-10, txt-1
   and txt-2 (marked ``skip`` in ``invariants.json``) are evaluated by the Python predicates of
-  ``_predicates_more``, and ele-1 (dropped when the data is built) by ``_ele_1`` here: an
+  ``_predicates_more``, and ele-1 (dropped when the data is built) in ``check`` itself: an
   element object holding nothing but its ``id``.
 * dom-3 raises "Expected singleton on left side of 'as'" whenever ``contained`` is present
   (``descendants().as(canonical)``); it is evaluated with ``ofType()`` instead, the
@@ -97,6 +97,24 @@ def _base(node: Node) -> str:
     return profiles.get(typ, typ)
 
 
+def evaluate(constraint: dict[str, str], value: Any, base: str, resource: dict[str, Any],
+             root: dict[str, Any]) -> list[Any]:
+    """A constraint's result: compiled by ``_fhirpath`` when it can judge the data, else fhirpathpy
+    (whose plain Exceptions on what it cannot evaluate reach the caller)."""
+    compiled = _compiled(constraint["key"], constraint["expression"])
+    if compiled is not None:
+        try:
+            return compiled(value, resource, root)
+        except Fallback:
+            pass
+    return evaluate_fhirpath(constraint, value, base, resource, root)
+
+
+@cache
+def _compiled(key: str, expression: str) -> Any:
+    return compile_expression(_expression({"key": key, "expression": expression}))
+
+
 def evaluate_fhirpath(constraint: dict[str, str], value: Any, base: str,
                       resource: dict[str, Any], root: dict[str, Any]) -> list[Any]:
     """Evaluate one constraint with fhirpathpy (the oracle the predicates are tested against)."""
@@ -110,7 +128,7 @@ def evaluate_fhirpath(constraint: dict[str, str], value: Any, base: str,
     return result
 
 
-def check(ctx: Context, *, foreign: bool) -> list[Issue]:
+def check(ctx: Context) -> list[Issue]:
     issues: list[Issue] = []
     cache = _cache
     for node in ctx.nodes:
@@ -130,26 +148,16 @@ def check(ctx: Context, *, foreign: bool) -> list[Issue]:
         for c in constraints:
             key = c["key"]
             pred = PREDICATES.get(key)
-            compiled = None if pred is not None else compile_expression(_expression(c))
-            result: list[Any] | None = None
-            if compiled is not None:
-                try:
-                    result = compiled(value, res.data, res.root)
-                except Fallback:
-                    result = None
             if pred is not None:
                 ok = pred(value, res.data, res.root)
-            elif result is not None:
-                ok = result != [False]
             else:
                 try:
-                    result = evaluate_fhirpath(c, value, _base(node), res.data, res.root)
+                    ok = evaluate(c, value, _base(node), res.data, res.root) != [False]
                 except Exception as exc:  # fhirpathpy raises plain Exceptions on what it cannot do
                     issues.append(Issue(Severity.INFORMATION, loc,
                                         f"{key} could not be evaluated ({exc.__class__.__name__}: "
                                         f"{str(exc)[:120]}); not checked", LAYER, "informational"))
                     continue
-                ok = result != [False]
             if not ok:
                 issues.append(Issue(_DOWNGRADED.get(key) or _SEVERITY.get(c["severity"], Severity.ERROR), loc,
                                     f"{key}: {c['human']}", LAYER, "invariant"))

@@ -25,7 +25,6 @@ from typing import Any
 
 from ..model import Issue, Severity
 from . import _data
-from ._fhirpath import Fallback, compile_expression
 from ._walk import Context, Res
 
 LAYER = "profile"
@@ -100,6 +99,7 @@ class _Checker:
         self.res, self.url, self.profile = res, url, profile
         self.name = profile["name"]
         self.by_id = {e["id"]: e for e in profile["elements"]}
+        self._memo: dict[tuple[str, ...], list[tuple[Any, str]]] = {}
         self.issues: list[Issue] = []
         self.unchecked: set[str] = set()
 
@@ -108,12 +108,16 @@ class _Checker:
 
     def _instances(self, segments: list[tuple[str, str | None]]) -> list[tuple[Any, str]] | None:
         """The instances at a path of plain (unsliced) segments, or None if a segment is a slice."""
-        items: list[tuple[Any, str]] = [(self.res.data, self.res.loc)]
-        for name, slice_name in segments:
-            if slice_name is not None:
-                return None
-            items = [(v, loc) for v, loc, _ in _children(items, name)]
-        return items
+        if any(slice_name is not None for _, slice_name in segments):
+            return None
+        key = tuple(name for name, _ in segments)
+        got = self._memo.get(key)
+        if got is None:             # each parent path is walked once per resource, not once per child
+            parent = self._instances(segments[:-1]) if segments else None
+            got = [(v, loc) for v, loc, _ in _children(parent, key[-1])] if parent is not None \
+                else [(self.res.data, self.res.loc)]
+            self._memo[key] = got
+        return got
 
     def run(self) -> list[Issue]:
         for e in self.profile["elements"][1:]:
@@ -227,23 +231,15 @@ class _Checker:
         if nodes is None:
             self.unchecked.add(f"constraint {c['key']} inside a slice")
             return
-        compiled = compile_expression(c["expression"])
-        for value, loc in nodes:
-            result: list[Any] | None = None
-            if compiled is not None:
-                try:
-                    result = compiled(value, self.res.data, self.res.root)
-                except Fallback:
-                    result = None
-            if result is None:
-                from ._invariants import evaluate_fhirpath
+        from ._invariants import evaluate
 
-                try:
-                    base = c["path"] if segments else self.res.type
-                    result = evaluate_fhirpath(c, value, base, self.res.data, self.res.root)
-                except Exception:  # noqa: BLE001 - fhirpathpy raises plain Exceptions on what it cannot do
-                    self.unchecked.add(f"constraint {c['key']} (fhirpathpy cannot evaluate it)")
-                    continue
+        base = c["path"] if segments else self.res.type
+        for value, loc in nodes:
+            try:
+                result = evaluate(c, value, base, self.res.data, self.res.root)
+            except Exception:  # noqa: BLE001 - fhirpathpy raises plain Exceptions on what it cannot do
+                self.unchecked.add(f"constraint {c['key']} (fhirpathpy cannot evaluate it)")
+                continue
             if result == [False]:
                 self._add(_SEVERITY.get(c["severity"], Severity.ERROR), loc, f"{c['key']}: {c['human']}",
                           "invariant")
