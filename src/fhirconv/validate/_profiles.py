@@ -1,25 +1,31 @@
 """Layer 7, profiles: a resource against the IG profiles it claims (``meta.profile``) or is asked to meet.
 
-The rules come from the snapshots of the shipped IG profiles (``data/profiles.json.gz``, built by
-``scripts/build_profiles.py`` from mCODE 4.0.0 and IPS 2.0.0, whose snapshots carry the US Core
-6.1.0 rules they derive from). What is checked, for every element outside a slice:
+The rules come from ``data/profiles.json.gz``, built by ``scripts/build_profiles.py``: the snapshots
+of mCODE 4.0.0 and IPS 2.0.0, and US Core 6.1.0's differentials merged over the R4 definitions (US Core
+is not on npm). What is checked, for every element outside a slice:
 
 * cardinality (``min``/``max``) within each instance of its parent;
 * ``fixed[x]`` (equal) and ``pattern[x]`` (contained) values;
 * the types a profile allows for a choice element (``value[x]``: Quantity, CodeableConcept ...);
+* required bindings the profile adds, against the value sets expanded when the data was built;
+* the resource types a reference may point to (from its target profiles);
 * must-support elements that are absent: information;
 * slices told apart by ``value``/``pattern`` discriminators (a fixed ``url``, a pattern on ``$this``
-  or on a child): each slice's cardinality, and nothing outside the slices of a closed slicing;
-* the constraints the profile adds (FHIRPath: compiled where possible, else fhirpathpy).
+  or on a child, or a required binding, as US Core's ``category:us-core``): each slice's cardinality,
+  and nothing outside the slices of a closed slicing;
+* the constraints the profile adds (FHIRPath: compiled where possible, else fhirpathpy); a constraint
+  holds only when true, so an empty result fails too, except where it tests types.
 
 The elements inside a slice are checked on the items the slice matched. Not checked yet, and said so
-once per resource and profile: slices whose discriminator is a binding, a type or a profile (and so
-their elements), slices nested in slices, value-set bindings, reference target profiles.
-A claimed profile fhirconv does not ship is information ("not validated").
+once per resource and profile: slices whose discriminator is a type or a profile (and so their
+elements), slices nested in slices, bindings to value sets that cannot be expanded offline, whether a
+reference's target meets its target profile (only its type is checked). A claimed profile fhirconv does
+not ship, or another version of one it ships, is information ("not validated").
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -35,6 +41,27 @@ _SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING}
 def profiles() -> dict[str, Any]:
     shipped: dict[str, Any] = _data.profiles()["profiles"]
     return shipped
+
+
+@cache
+def value_set(url: str) -> frozenset[tuple[str, str]] | None:
+    """(system, code) pairs of a value set a profile binds to (required), None if not expanded offline."""
+    vs = _data.profiles()["valueSets"].get(url)
+    return None if vs is None else frozenset((system, code) for system, codes in vs.items() for code in codes)
+
+
+def _in_value_set(value: Any, pairs: frozenset[tuple[str, str]]) -> bool | None:
+    """Whether a code, Coding or CodeableConcept is in the value set; None if it is none of those."""
+    if isinstance(value, str):
+        return value in {code for _s, code in pairs}
+    if not isinstance(value, dict):
+        return None
+    if "coding" in value or "text" in value:
+        codings = value.get("coding")
+        return any(_in_value_set(c, pairs) for c in codings) if isinstance(codings, list) else False
+    if "code" in value or "system" in value:
+        return (value.get("system"), value.get("code")) in pairs
+    return None
 
 
 def resolve(name: str) -> str | None:
@@ -90,13 +117,28 @@ def _contains(value: Any, pattern: Any) -> bool:
     return bool(value == pattern)
 
 
+class _InValueSet:
+    """A slice discriminated by a required binding: an item belongs if its value is in the value set."""
+
+    def __init__(self, pairs: frozenset[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+
+def _matches(value: Any, want: Any) -> bool:
+    if isinstance(want, _InValueSet):
+        items = value if isinstance(value, list) else [value]
+        return any(_in_value_set(v, want.pairs) for v in items)
+    return _contains(value, want)
+
+
 def _type_suffix(code: str) -> str:
+
     return code[:1].upper() + code[1:]
 
 
 class _Checker:
-    def __init__(self, res: Res, url: str, profile: dict[str, Any]) -> None:
-        self.res, self.url, self.profile = res, url, profile
+    def __init__(self, res: Res, url: str, profile: dict[str, Any], targets: dict[str, str]) -> None:
+        self.res, self.url, self.profile, self.targets = res, url, profile, targets
         self.name = profile["name"]
         self.by_id = {e["id"]: e for e in profile["elements"]}
         self._memo: dict[tuple[str, ...], list[tuple[Any, str]]] = {}
@@ -157,6 +199,33 @@ class _Checker:
                 if suffix and "types" in e and suffix not in {_type_suffix(t) for t in e["types"]}:
                     self._add(Severity.ERROR, loc, f"{e['path']} may be {'|'.join(e['types'])}, not {suffix}",
                               "value")
+                if "binding" in e:
+                    self._binding(e, value, loc)
+                if "targets" in e:
+                    self._target(e, value, loc)
+
+    def _binding(self, e: dict[str, Any], value: Any, loc: str) -> None:
+        pairs = value_set(e["binding"])
+        if pairs is None:
+            self.unchecked.add(f"the binding of {e['id']} to {e['binding']} (not expandable offline)")
+        elif _in_value_set(value, pairs) is False:
+            codes = sorted(code for _s, code in pairs)
+            shown = "|".join(codes[:8]) + ("|..." if len(codes) > 8 else "")
+            self._add(Severity.ERROR, loc, f"{e['path']} must come from the required value set {e['binding']} "
+                                           f"({shown})", "code-invalid")
+
+    def _target(self, e: dict[str, Any], value: Any, loc: str) -> None:
+        """A reference's target must be of a type one of the element's target profiles is about."""
+        ref = value.get("reference") if isinstance(value, dict) else None
+        if not isinstance(ref, str):
+            return
+        kind = self.targets.get(ref) or _reference_type(ref)
+        if kind is None:
+            return
+        allowed = e["targets"]
+        if kind not in allowed:
+            self._add(Severity.ERROR, loc, f"{e['path']} must refer to {'|'.join(allowed)}, not {kind}",
+                      "value")
 
     def _slices(self, root: dict[str, Any], name: str, parents: list[tuple[Any, str]]) -> None:
         slices = [s for s in self.profile["elements"] if s["id"].startswith(root["id"] + ":")
@@ -176,7 +245,7 @@ class _Checker:
             claimed = [False] * len(found)
             for s, match in rules:
                 assert match is not None
-                hits = [i for i, (v, _, _) in enumerate(found) if all(_contains(_at(v, p), x) for p, x in match)]
+                hits = [i for i, (v, _, _) in enumerate(found) if all(_matches(_at(v, p), x) for p, x in match)]
                 for i in hits:
                     claimed[i] = True
                 self._inside(s, [(found[i][0], found[i][1]) for i in hits])
@@ -220,6 +289,12 @@ class _Checker:
                 want = element.get("fixed", element.get("pattern"))
             if want is None and path == "url" and s.get("profiles"):
                 want = s["profiles"][0]
+            if want is None and element is not None and "binding" in element:
+                pairs = value_set(element["binding"])       # a required binding discriminates the slice
+                if pairs is None:
+                    return None
+                match.append((path, _InValueSet(pairs)))
+                continue
             if want is None:
                 return None
             match.append((path, want))
@@ -240,12 +315,33 @@ class _Checker:
             except Exception:  # noqa: BLE001 - fhirpathpy raises plain Exceptions on what it cannot do
                 self.unchecked.add(f"constraint {c['key']} (fhirpathpy cannot evaluate it)")
                 continue
-            if result == [False]:
+            if result == [False] or (result == [] and _empty_fails(c["expression"])):
                 self._add(_SEVERITY.get(c["severity"], Severity.ERROR), loc, f"{c['key']}: {c['human']}",
                           "invariant")
 
 
+_TYPED = re.compile(r"\b(as|is|ofType)\b")
+
+
+def _empty_fails(expression: str) -> bool:
+    """A constraint holds only when it evaluates to true, so an empty result is a failure (``telecom or
+    endpoint`` with neither). Not where the expression tests types: plain JSON does not tell a dateTime
+    from a string, so ``($this as dateTime)`` is empty here where it is not for the HL7 validator."""
+    return not _TYPED.search(expression)
+
+
+def _reference_type(ref: str) -> str | None:
+    """The resource type a literal reference names (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``)."""
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
+        return parts[-2]
+    return None
+
+
 def _at(value: Any, path: str) -> Any:
+
     """The values at a dotted discriminator path, as FHIRPath gives them (a collection)."""
     if path == "$this":
         return value
@@ -263,6 +359,7 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
     """Each resource against the shipped profiles it claims and the requested ones of its type."""
     issues: list[Issue] = []
     shipped = profiles()
+    targets = {r.full_url: r.type for r in ctx.resources if r.full_url}     # urn:uuid references' types
     for res in ctx.resources:
         meta = res.data.get("meta")
         claims = meta.get("profile") if isinstance(meta, dict) else None
@@ -271,10 +368,16 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
             if not isinstance(claim, str) or not claim:
                 continue
             url = resolve(claim)
+            version = claim.split("|", 1)[1] if "|" in claim else ""
+            if url is not None and version and version != shipped[url]["version"]:
+                issues.append(Issue(Severity.INFORMATION, f"{res.loc}.meta.profile[{i}]",
+                                    f"declares the profile {claim}: not validated (fhirconv ships version "
+                                    f"{shipped[url]['version']} of it)", LAYER, "informational"))
+                continue
             if url is None:
                 issues.append(Issue(Severity.INFORMATION, f"{res.loc}.meta.profile[{i}]",
                                     f"declares the profile {claim}: not validated (fhirconv ships the "
-                                    "mCODE 4.0.0 and IPS 2.0.0 profiles)", LAYER, "informational"))
+                                    "US Core 6.1.0, mCODE 4.0.0 and IPS 2.0.0 profiles)", LAYER, "informational"))
             elif url not in urls:
                 urls.append(url)
         urls += [u for u in requested if shipped[u]["type"] == res.type and u not in urls]
@@ -283,5 +386,5 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
                 issues.append(Issue(Severity.ERROR, res.loc, f"claims {url}, a profile of {shipped[url]['type']}",
                                     LAYER, "invalid"))
                 continue
-            issues += _Checker(res, url, shipped[url]).run()
+            issues += _Checker(res, url, shipped[url], targets).run()
     return issues
