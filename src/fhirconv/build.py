@@ -41,6 +41,9 @@ class Built:
 
     resources: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # what the resources do not say but an output profile needs (conform.py): resource id -> facts
+    # (a Condition's tumour role and neoplasm kind, a lab's analyte)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +238,17 @@ class Builder:
                 if res is not None:
                     cond_ids[i] = res["id"]
                     out.add(res)
+                    concept = self._concept(f.concept)
+                    out.tags[res["id"]] = {"role": f.attr("role") or "",
+                                           "neoplasm": (concept.attr("neoplasm") if concept else None) or ""}
             elif f.kind == "finding" and f.assertion in _FINDING_ASSERTIONS:
                 out.add(self._finding(f, h, subject, doc_ref))
             elif f.kind == "lab":
                 res = self._lab(f, h, subject, doc_ref)
                 if res is not None:
                     out.add(res)
+                    concept = self._concept(f.concept)
+                    out.tags[res["id"]] = {"analyte": (concept.attr("analyte") if concept else None) or ""}
                     if "tissue" in res["code"]["coding"][0]["display"].lower() if res["code"].get("coding") else False:
                         tissue_results.append(res["id"])
             elif f.kind == "procedure":

@@ -17,7 +17,8 @@ from .build import NAMESPACE
 BUNDLE_TYPES = ("transaction", "collection")
 
 
-def make_bundle(resources: list[dict[str, Any]], doc_hash: str, bundle_type: str = "transaction") -> dict[str, Any]:
+def make_bundle(resources: list[dict[str, Any]], doc_hash: str, bundle_type: str = "transaction", *,
+                profile: str | None = None) -> dict[str, Any]:
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"bundle type must be one of {', '.join(BUNDLE_TYPES)}")
     entries = []
@@ -26,12 +27,13 @@ def make_bundle(resources: list[dict[str, Any]], doc_hash: str, bundle_type: str
         if bundle_type == "transaction":
             entry["request"] = {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}
         entries.append(entry)
-    return {
-        "resourceType": "Bundle",
-        "id": str(uuid.uuid5(NAMESPACE, f"{doc_hash}|Bundle|{bundle_type}")),
-        "type": bundle_type,
-        "entry": entries,
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle",
+                              "id": str(uuid.uuid5(NAMESPACE, f"{doc_hash}|Bundle|{bundle_type}"))}
+    if profile:
+        bundle["meta"] = {"profile": [profile]}
+    bundle["type"] = bundle_type
+    bundle["entry"] = entries
+    return bundle
 
 
 def dumps(resource: dict[str, Any]) -> str:

@@ -45,6 +45,12 @@ class BundleType(StrEnum):
     collection = "collection"
 
 
+class OutputProfile(StrEnum):
+    none = "none"
+    us_core = "us-core"
+    mcode = "mcode"
+
+
 MappingsOpt = Annotated[
     list[Path] | None,
     typer.Option("--mappings", help="A folder of mapping files overlaid on the defaults (repeatable)."),
@@ -119,7 +125,12 @@ def convert(
                                                 help="Text files, folders of .txt files, or - for stdin.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundles and summary.json.")] = Path(
         "out"),
-    bundle_type: Annotated[BundleType, typer.Option("--type", help="Bundle type.")] = BundleType.transaction,
+    bundle_type: Annotated[BundleType | None, typer.Option(
+        "--type", help="Bundle type (default: transaction; collection with --profile mcode).",
+        show_default=False)] = None,
+    profile: Annotated[OutputProfile, typer.Option(
+        "--profile", help="Claim and meet US Core 6.1.0 (us-core) or mCODE 4.0.0 on top of it (mcode); "
+        "what a profile leaves unclaimed is listed in summary.json.")] = OutputProfile.none,
     ndjson: Annotated[bool, typer.Option("--ndjson", help="Also write NDJSON, one file per resource type.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
@@ -160,9 +171,10 @@ def convert(
                   markup=False, highlight=False)
 
     try:
-        reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps, bundle_type=bundle_type.value,
+        reports = pipeline.convert_inputs(inputs, out_dir, mappings=maps,
+                                          bundle_type=bundle_type.value if bundle_type else None,
                                           ndjson=ndjson, progress=progress, max_chars=max_chars or None,
-                                          time_budget=time_budget or None)
+                                          time_budget=time_budget or None, profile=profile.value)
     except FhirconvError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
@@ -341,8 +353,9 @@ def validate(
     mappings: MappingsOpt = None,
     profile: Annotated[list[str] | None, typer.Option(
         "--profile", metavar="NAME", help="Also hold every resource of its type to this shipped IG profile "
-        "(mCODE 4.0.0 or IPS 2.0.0; a name such as mcode-primary-cancer-condition, or its URL); repeatable. "
-        "Profiles claimed in meta.profile are always checked.")] = None,
+        "(US Core 6.1.0, mCODE 4.0.0 or IPS 2.0.0; a name such as mcode-primary-cancer-condition, or its "
+        "URL), or name a guide (us-core, mcode, ips): a resource of a type it profiles that claims none of "
+        "its profiles is a warning; repeatable. Profiles claimed in meta.profile are always checked.")] = None,
 ) -> None:
     """Validate FHIR R4 resources offline (structure, schema, invariants, bindings, references, codes, profiles)."""
     from .errors import ValidationError

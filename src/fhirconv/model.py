@@ -168,6 +168,7 @@ class DocumentReport:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     output: str | None = None
+    notes: list[str] = field(default_factory=list)      # an output profile's: what it left unclaimed
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ from . import read as reader
 from ._budget import TIME_BUDGET, Budget
 from .build import Builder, content_hash
 from .bundle import dumps, make_bundle, ndjson_lines
+from .conform import PROFILES, conform
 from .errors import FhirconvError, MappingsError, ValidationError
 from .extract import Extractor, extract
 from .mappings import Mappings, load
@@ -45,12 +46,17 @@ class Pipeline:
     """The stages for one set of mappings; ``time_budget`` seconds per document (None: no limit),
     over which ``convert`` raises BudgetError."""
 
-    def __init__(self, mappings: Mappings | None = None, *, bundle_type: str = "transaction",
-                 validate: bool = True, time_budget: float | None = TIME_BUDGET) -> None:
+    def __init__(self, mappings: Mappings | None = None, *, bundle_type: str | None = None,
+                 validate: bool = True, time_budget: float | None = TIME_BUDGET, profile: str = "none") -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        # mCODE's patient bundle is a collection; otherwise a transaction, ready to POST
+        bundle_type = bundle_type or ("collection" if profile == "mcode" else "transaction")
         self.mappings = mappings or load()
         Extractor.for_mappings(self.mappings)      # rules an overlay broke fail here, before any document
         self.builder = Builder(self.mappings)
         self.bundle_type = bundle_type
+        self.profile = profile
         self.validate = validate
         self.time_budget = time_budget
         if len(self.mappings.folders) > 1:
@@ -82,7 +88,10 @@ class Pipeline:
         built = self.builder.build(ex)
         budget.check("building the resources")
         report.warnings.extend(built.warnings)
-        bundle = make_bundle(built.resources, content_hash(doc.original), self.bundle_type)
+        conformed = conform(built, self.profile, self.mappings.rule("profiles") or {})
+        report.notes.extend(conformed.notes)
+        bundle = make_bundle(built.resources, content_hash(doc.original), self.bundle_type,
+                             profile=conformed.bundle_profile if self.bundle_type == "collection" else None)
         issues: list[Issue] = []
         if self.validate:
             budget.check("bundling")
@@ -97,14 +106,17 @@ class Pipeline:
 
 
 def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None = None,
-                 bundle_type: str = "transaction", max_chars: int | None = reader.MAX_CHARS,
-                 time_budget: float | None = TIME_BUDGET) -> dict[str, Any] | None:
+                 bundle_type: str | None = None, max_chars: int | None = reader.MAX_CHARS,
+                 time_budget: float | None = TIME_BUDGET, profile: str = "none") -> dict[str, Any] | None:
     """Convert one text; returns the Bundle (None when the text describes no individual patient).
+
+    ``profile``: ``none`` (the default), ``us-core`` or ``mcode`` (see conform.py); the bundle type
+    defaults to a transaction, or a collection for ``mcode``.
 
     Raises ReadError over ``max_chars``, BudgetError over ``time_budget`` seconds and
     ValidationError when the bundle does not pass validation.
     """
-    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget, profile=profile)
     conv = pipe.convert(reader.read_text(text, name, max_chars=max_chars))
     if conv.report.errors:
         raise ValidationError(f"{name}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
@@ -112,14 +124,14 @@ def convert_text(text: str, *, name: str = "<text>", mappings: Mappings | None =
 
 
 def convert_inputs(inputs: Iterable[str], out_dir: Path, *, mappings: Mappings | None = None,
-                   bundle_type: str = "transaction", ndjson: bool = False,
+                   bundle_type: str | None = None, ndjson: bool = False,
                    progress: Callable[[DocumentReport], None] | None = None,
                    max_chars: int | None = reader.MAX_CHARS,
-                   time_budget: float | None = TIME_BUDGET) -> list[DocumentReport]:
+                   time_budget: float | None = TIME_BUDGET, profile: str = "none") -> list[DocumentReport]:
     """Convert every input into OUT/<stem>.json; every input ends up in the returned summary (one
     over ``max_chars`` characters or ``time_budget`` seconds is reported and skipped, the others
     go on)."""
-    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget, profile=profile)
     if out_dir.exists() and not out_dir.is_dir():
         raise FhirconvError(f"{out_dir}: exists and is not a folder; give --out a folder (new or existing)")
     try:
@@ -204,8 +216,11 @@ def _convert_one(pipe: Pipeline, path: str, out_dir: Path, ndjson_buf: _NdjsonWr
 
 
 def _report_dict(r: DocumentReport) -> dict[str, Any]:
-    return {"name": r.name, "kind": r.kind, "patients": r.patients, "resources": r.resources,
-            "warnings": r.warnings, "errors": r.errors, "output": r.output}
+    out = {"name": r.name, "kind": r.kind, "patients": r.patients, "resources": r.resources,
+           "warnings": r.warnings, "errors": r.errors, "output": r.output}
+    if r.notes:
+        out["notes"] = r.notes          # what an output profile left unclaimed (absent without one)
+    return out
 
 
 def _totals(reports: list[DocumentReport]) -> dict[str, Any]:

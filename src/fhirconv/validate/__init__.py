@@ -91,13 +91,15 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
 
 
 def profile_url(name: str) -> str:
-    """The shipped profile a URL or name means (``mcode-primary-cancer-condition``, a canonical URL);
-    ValidationError naming the choices when there is none."""
+    """The shipped profile a URL or name means (``mcode-primary-cancer-condition``, a canonical URL), or
+    a whole guide (``us-core``, ``mcode``, ``ips``); ValidationError naming the choices when there is none."""
+    if name.lower() in _profiles.GUIDES:
+        return _profiles.GUIDE_PREFIX + name.lower()
     url = _profiles.resolve(name)
     if url is None:
         known = ", ".join(sorted(p["name"] for p in _profiles.profiles().values())[:12])
-        raise ValidationError(f"no shipped profile {name!r}: give a canonical URL or name of an mCODE 4.0.0 or "
-                              f"IPS 2.0.0 profile (e.g. {known}, ...)")
+        raise ValidationError(f"no shipped profile {name!r}: give us-core, mcode or ips, or a canonical URL or "
+                              f"name of a US Core 6.1.0, mCODE 4.0.0 or IPS 2.0.0 profile (e.g. {known}, ...)")
     return url
 
 

@@ -37,6 +37,13 @@ LAYER = "profile"
 _SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING}
 
 
+# a whole guide asked for (``--profile us-core``): every resource of a type it profiles must claim one
+GUIDE_PREFIX = "guide:"
+GUIDES = {"us-core": "http://hl7.org/fhir/us/core/StructureDefinition/",
+          "mcode": "http://hl7.org/fhir/us/mcode/StructureDefinition/",
+          "ips": "http://hl7.org/fhir/uv/ips/StructureDefinition/"}
+
+
 @cache
 def profiles() -> dict[str, Any]:
     shipped: dict[str, Any] = _data.profiles()["profiles"]
@@ -380,7 +387,14 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
                                     "US Core 6.1.0, mCODE 4.0.0 and IPS 2.0.0 profiles)", LAYER, "informational"))
             elif url not in urls:
                 urls.append(url)
-        urls += [u for u in requested if shipped[u]["type"] == res.type and u not in urls]
+        for guide in (r[len(GUIDE_PREFIX):] for r in requested if r.startswith(GUIDE_PREFIX)):
+            own = [u for u, p in shipped.items() if u.startswith(GUIDES[guide]) and p["type"] == res.type]
+            accepted = (GUIDES[guide], GUIDES["us-core"]) if guide == "mcode" else (GUIDES[guide],)
+            if own and not any(u.startswith(accepted) for u in urls):       # mCODE builds on US Core
+                issues.append(Issue(Severity.WARNING, res.loc, f"claims no {guide} profile; {guide} has "
+                                    f"{len(own)} for {res.type} (e.g. {own[0].rsplit('/', 1)[-1]})", LAYER,
+                                    "informational"))
+        urls += [u for u in requested if u in shipped and shipped[u]["type"] == res.type and u not in urls]
         for url in urls:
             if shipped[url]["type"] != res.type:
                 issues.append(Issue(Severity.ERROR, res.loc, f"claims {url}, a profile of {shipped[url]['type']}",

@@ -1,0 +1,150 @@
+"""Output profiles (conform.py): convert --profile us-core|mcode claims a profile per resource and meets it;
+none leaves the output exactly as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fhirconv
+from conftest import ROOT, run_cli
+from fhirconv.conform import _period
+from fhirconv.model import Severity
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+
+CANCER = ("A 58-year-old woman presented with a palpable mass in the left breast. Biopsy confirmed invasive "
+          "ductal carcinoma of the breast. CT showed metastases to the liver. Serum CA 125 was 410 U/mL. "
+          "There was no evidence of lymphoma. She was treated with chemotherapy.")
+NO_SEX = "The patient presented with fever and a cough for two weeks. Chest radiograph showed pneumonia."
+
+
+def _resources(bundle, rtype=None):
+    return [e["resource"] for e in bundle["entry"] if rtype is None or e["resource"]["resourceType"] == rtype]
+
+
+def _claims(res):
+    return res.get("meta", {}).get("profile", [])
+
+
+def _errors(bundle):
+    return [f"{i.location}: {i.message}" for i in fhirconv.validate(bundle)
+            if i.severity in (Severity.ERROR, Severity.FATAL)]
+
+
+def test_none_is_the_default_and_adds_nothing():
+    plain = fhirconv.convert_text(CANCER, name="c.txt")
+    assert fhirconv.convert_text(CANCER, name="c.txt", profile="none") == plain
+    assert not any("meta" in r for r in _resources(plain)) and "meta" not in plain
+
+
+def test_an_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="us-core"):
+        fhirconv.convert_text(CANCER, profile="uscore")
+
+
+def test_us_core_claims_every_profiled_resource_and_meets_it():
+    bundle = fhirconv.convert_text(CANCER, name="c.txt", profile="us-core")
+    assert bundle["type"] == "transaction"
+    for res in _resources(bundle):
+        if res["resourceType"] in ("ImagingStudy", "MedicationStatement", "DocumentReference"):
+            assert not _claims(res)                       # no US Core profile it can meet: left unclaimed
+        else:
+            assert _claims(res) and _claims(res)[0].startswith(US_CORE), res["resourceType"]
+    assert not _errors(bundle)
+    cond = _resources(bundle, "Condition")[0]
+    assert cond["category"][0]["coding"][0]["code"] == "problem-list-item"
+
+
+def test_a_patient_the_text_does_not_name_or_sex_gets_absent_values_not_invented_ones():
+    bundle = fhirconv.convert_text(NO_SEX, name="n.txt", profile="us-core")
+    patient = _resources(bundle, "Patient")[0]
+    assert patient["gender"] == "unknown"
+    assert patient["name"] == [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                               "valueCode": "unknown"}]}]
+    assert patient["identifier"][0]["system"] and patient["identifier"][0]["value"]
+    assert not _errors(bundle)
+
+
+def test_a_report_without_a_date_carries_data_absent_reason_for_it():
+    bundle = fhirconv.convert_text(NO_SEX, name="n.txt", profile="us-core")
+    report = _resources(bundle, "DiagnosticReport")[0]
+    assert "effectiveDateTime" not in report
+    assert report["_effectiveDateTime"]["extension"][0]["valueCode"] == "unknown"
+
+
+@pytest.mark.parametrize(("date", "period"), [
+    ("2019-03", {"start": "2019-03-01", "end": "2019-03-31"}),
+    ("2020-02", {"start": "2020-02-01", "end": "2020-02-29"}),     # a leap year
+    ("2018", {"start": "2018-01-01", "end": "2018-12-31"}),
+    ("2019-13", None),
+])
+def test_a_month_or_year_becomes_the_period_it_covers(date, period):
+    assert _period(date) == period
+
+
+def test_a_month_only_observation_date_is_not_padded_to_a_day():
+    text = "A 40-year-old man was admitted in March 2019. His haemoglobin was 9.1 g/dL in March 2019."
+    bundle = fhirconv.convert_text(text, name="m.txt", profile="us-core")
+    lab = next(r for r in _resources(bundle, "Observation") if r["code"].get("coding", [{}])[0].get("code") == "718-7")
+    assert "effectiveDateTime" not in lab
+    assert lab["effectivePeriod"] == {"start": "2019-03-01", "end": "2019-03-31"}
+    assert _claims(lab) == [f"{US_CORE}us-core-observation-lab"]
+    plain = next(r for r in _resources(fhirconv.convert_text(text, name="m.txt"), "Observation")
+                 if r["id"] == lab["id"])
+    assert plain["effectiveDateTime"] == "2019-03"  # without a profile the date stays as the text gives it
+    assert not _errors(bundle)
+
+
+def test_mcode_marks_primary_and_secondary_cancers_the_cancer_patient_and_tumour_markers():
+    bundle = fhirconv.convert_text(CANCER, name="c.txt", profile="mcode")
+    assert bundle["type"] == "collection"
+    assert _claims(bundle) == [f"{MCODE}mcode-patient-bundle"]
+    conditions = {r["code"].get("text", ""): r for r in _resources(bundle, "Condition")}
+    primary = [r for r in conditions.values() if _claims(r) == [f"{MCODE}mcode-primary-cancer-condition"]]
+    secondary = [r for r in conditions.values() if _claims(r) == [f"{MCODE}mcode-secondary-cancer-condition"]]
+    assert len(primary) == 1 and secondary
+    related = [e for e in secondary[0]["extension"] if e["url"].endswith("condition-related")]
+    assert related[0]["valueReference"]["reference"] == f"urn:uuid:{primary[0]['id']}"
+    for r in conditions.values():                 # the lymphoma the text rules out is no cancer of hers
+        if "lymphoma" in r["code"].get("text", "").lower():
+            assert r["verificationStatus"]["coding"][0]["code"] == "refuted"
+            assert not any(c.startswith(MCODE) for c in _claims(r))
+    assert _claims(_resources(bundle, "Patient")[0]) == [f"{MCODE}mcode-cancer-patient"]
+    markers = [r for r in _resources(bundle, "Observation") if _claims(r) == [f"{MCODE}mcode-tumor-marker-test"]]
+    assert [m["code"]["coding"][0]["code"] for m in markers] == ["10334-1"]
+    assert not _errors(bundle)
+
+
+def test_mcode_without_a_cancer_stays_us_core():
+    bundle = fhirconv.convert_text(NO_SEX, name="n.txt", profile="mcode")
+    assert "meta" not in bundle                   # no cancer patient: not an mCODE patient bundle
+    assert _claims(_resources(bundle, "Patient")[0]) == [f"{US_CORE}us-core-patient"]
+
+
+def test_a_mutated_conformant_resource_fails_its_claimed_profile():
+    """The claims are checked, not decoration: break what the profile requires and validation says so."""
+    bundle = fhirconv.convert_text(NO_SEX, name="n.txt", profile="us-core")
+    patient = _resources(bundle, "Patient")[0]
+    del patient["name"]
+    assert any("Patient.name is required" in e for e in _errors(bundle))
+
+
+def test_cli_convert_with_a_profile_then_validate_against_the_guide(tmp_path):
+    seeds = ROOT / "seeds"
+    for profile in ("us-core", "mcode"):
+        out = tmp_path / profile
+        result = run_cli("convert", str(seeds), "--out", str(out), "--profile", profile, "-q")
+        assert result.returncode == 0, result.stderr
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        written = [d for d in summary["documents"] if d["output"]]
+        assert written and all(not d["errors"] for d in written)
+        assert all(any("ImagingStudy not claimed" in n for n in d["notes"]) for d in written)
+        files = [d["output"] for d in written]
+        check = run_cli("validate", "--profile", profile, "--json", *files)
+        assert check.returncode == 0, check.stdout[-2000:]
+        outcome = json.loads(check.stdout)
+        issues = [i for e in outcome["entry"] for i in e["resource"]["issue"]]
+        assert not [i for i in issues if i["severity"] in ("error", "fatal")]
