@@ -40,6 +40,16 @@ def _profile_cost(rounds: int) -> None:
     it is and with every meta.profile removed: the profile layer's share of the time."""
     bundle = json.loads((ROOT / "tests" / "data" / "ig-examples" / "mcode-Bundle-mcode-patient-bundle-jenny-m.json")
                         .read_text(encoding="utf-8"))
+    _compare("mCODE patient bundle", bundle, rounds)
+    from fhirconv import convert_text
+
+    seed = sorted((ROOT / "seeds").glob("004_*.txt"))[0]
+    ours = convert_text(seed.read_text(encoding="utf-8"), name=seed.name, profile="mcode")
+    assert ours is not None
+    _compare(f"fhirconv convert --profile mcode of {seed.name}", ours, rounds)
+
+
+def _compare(label: str, bundle: dict[str, Any], rounds: int) -> None:
     bare = _strip_profiles(bundle)
     n = len(Context(bundle).resources)
     times = []
@@ -51,7 +61,7 @@ def _profile_cost(rounds: int) -> None:
             validate_resource(data)
             best = min(best, time.perf_counter() - t)
         times.append(best)
-    print(f"mCODE patient bundle, {n} resources: with its profiles {times[0] * 1000:.0f} ms, without "
+    print(f"{label}, {n} resources: with its profiles {times[0] * 1000:.0f} ms, without "
           f"{times[1] * 1000:.0f} ms ({times[0] / times[1]:.2f}×)")
 
 

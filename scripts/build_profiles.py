@@ -256,32 +256,54 @@ class _Terms:
 
 # ------------------------------------------------------------------ the output
 
-def _base_bindings(core: dict[str, dict[str, Any]]) -> dict[str, str]:
-    out = {}
-    for sd in core.values():
-        for e in sd.get("snapshot", {}).get("element", []):
-            b = e.get("binding", {})
-            if b.get("strength") == "required" and b.get("valueSet"):
-                out[e["path"]] = b["valueSet"].split("|", 1)[0]
-    return out
+class _BaseBindings:
+    """The required binding the base resource (or the data type inside it) has at an element: the binding
+    layer checks those already, so a profile keeps only the bindings it adds or changes."""
+
+    def __init__(self, core: dict[str, dict[str, Any]], types: dict[str, dict[str, Any]]) -> None:
+        self.by_type = {sd["type"]: {e["id"]: e for e in sd["snapshot"]["element"]}
+                        for sd in core.values() if sd.get("derivation") != "constraint"}
+        self.walker = _Snapshots(core, {}, types)
+
+    def element(self, rtype: str, element_id: str) -> dict[str, Any] | None:
+        return self.walker._template(self.by_type.get(rtype, {}), element_id)
+
+    def __call__(self, rtype: str, element_id: str) -> str | None:
+        base = self.element(rtype, element_id)
+        b = (base or {}).get("binding", {})
+        return str(b["valueSet"]).split("|", 1)[0] if b.get("strength") == "required" and b.get("valueSet") else None
 
 
-def _profile(sd: dict[str, Any], elements: list[dict[str, Any]], base_bindings: dict[str, str],
+def _profile(sd: dict[str, Any], elements: list[dict[str, Any]], base_binding: _BaseBindings,
              types_of: dict[str, str]) -> dict[str, Any]:
     out = []
     for e in elements:
         item = _element(e)
         b = e.get("binding", {})
         vs = b.get("valueSet", "").split("|", 1)[0]
-        if b.get("strength") == "required" and vs and (":" in e["id"] or base_bindings.get(e["path"]) != vs):
+        if b.get("strength") == "required" and vs and (":" in e["id"] or base_binding(sd["type"], e["id"]) != vs):
             item["binding"] = vs               # the base's own required bindings: the binding layer checks those
         targets = [t.split("|", 1)[0] for ty in e.get("type", []) for t in ty.get("targetProfile", [])]
         kinds = sorted({types_of.get(t, "") for t in targets})
         if targets and any(not t.startswith(BASE) for t in targets) and "" not in kinds:
             item["targets"] = kinds                 # the resource types the targets may have
+        if out and ":" not in e["id"] and _as_base(item, base_binding.element(sd["type"], e["id"])):
+            continue                                # the base layers check it already
         out.append(item)
     return {"name": sd["name"], "version": sd.get("version") or US_CORE_VERSION, "type": sd["type"],
             "base": sd.get("baseDefinition", ""), "elements": out, "constraints": _constraints(elements)}
+
+
+_CHECKED = ("fixed", "pattern", "binding", "targets", "mustSupport", "slicing", "profiles")
+
+
+def _as_base(item: dict[str, Any], base: dict[str, Any] | None) -> bool:
+    """Whether a profile element asks nothing beyond the base definition (same cardinality and types)."""
+    if base is None or any(k in item for k in _CHECKED):
+        return False
+    base_types = [t["code"] for t in base.get("type", []) if "code" in t]
+    return (item["min"] == base.get("min", 0) and item["max"] == base.get("max", "*")
+            and ("types" not in item or item["types"] == base_types))
 
 
 def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[str, Any]:
@@ -294,7 +316,12 @@ def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[
             r = entry["resource"]
             if r.get("resourceType") == "StructureDefinition" and r.get("kind") == "resource":
                 core.setdefault(r["url"], r)
-    base_bindings = _base_bindings({u: sd for u, sd in core.items() if sd.get("derivation") != "constraint"})
+    types = {sd["type"]: {e["path"]: e for e in sd["snapshot"]["element"]}
+             for sd in (entry["resource"] for entry in
+                        json.loads((r4 / "profiles-types.json").read_text(encoding="utf-8"))["entry"])
+             if sd.get("resourceType") == "StructureDefinition" and "snapshot" in sd
+             and sd.get("derivation") != "constraint"}
+    base_bindings = _BaseBindings(core, types)
     types_of = {u: sd["type"] for u, sd in core.items()}     # every profile's resource type, for targets
     for path in [*(f for d in package_dirs for f in d.glob("StructureDefinition-*.json")), *us_core.glob("*.json")]:
         if path.name.lower().startswith("structuredefinition-"):
@@ -322,11 +349,6 @@ def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[
             if sd.get("kind") == "resource" and sd.get("derivation") == "constraint":
                 pool[sd["url"]] = sd
     pool.update({u: sd for u, sd in core.items() if sd.get("derivation") == "constraint" and u not in pool})
-    types = {sd["type"]: {e["path"]: e for e in sd["snapshot"]["element"]}
-             for sd in (entry["resource"] for entry in
-                        json.loads((r4 / "profiles-types.json").read_text(encoding="utf-8"))["entry"])
-             if sd.get("resourceType") == "StructureDefinition" and "snapshot" in sd
-             and sd.get("derivation") != "constraint"}
     snapshots = _Snapshots(core, pool, types)
     us_core_urls = sorted(u for u in pool if u.startswith(US_CORE_CANONICAL))
     for url in us_core_urls:

@@ -57,10 +57,15 @@ def value_set(url: str) -> frozenset[tuple[str, str]] | None:
     return None if vs is None else frozenset((system, code) for system, codes in vs.items() for code in codes)
 
 
+@cache
+def _codes(pairs: frozenset[tuple[str, str]]) -> frozenset[str]:
+    return frozenset(code for _s, code in pairs)
+
+
 def _in_value_set(value: Any, pairs: frozenset[tuple[str, str]]) -> bool | None:
     """Whether a code, Coding or CodeableConcept is in the value set; None if it is none of those."""
     if isinstance(value, str):
-        return value in {code for _s, code in pairs}
+        return value in _codes(pairs)
     if not isinstance(value, dict):
         return None
     if "coding" in value or "text" in value:
