@@ -58,11 +58,15 @@ def _element(e: dict[str, Any]) -> dict[str, Any]:
     if pattern:
         out["pattern"] = pattern[1]
     types = [t["code"] for t in e.get("type", []) if "code" in t]
-    if e["path"].endswith("[x]") and types:
-        out["types"] = types
+    if (e["path"].endswith("[x]") or e["path"].endswith(".resource")) and types:
+        out["types"] = types                    # a choice's types; a Bundle entry's resource type
     profiles = [p for t in e.get("type", []) for p in t.get("profile", [])]
     if profiles:
         out["profiles"] = profiles
+    if "sliceName" in e:                        # a slice of references told apart by their targets' profile
+        targets = [p.split("|", 1)[0] for t in e.get("type", []) for p in t.get("targetProfile", [])]
+        if targets and any(not t.startswith(BASE) for t in targets):
+            out["targetProfiles"] = targets
     if e.get("mustSupport"):
         out["mustSupport"] = True
     if "slicing" in e:

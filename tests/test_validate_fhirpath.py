@@ -28,6 +28,10 @@ CASES = [
     "value.code = 'mg'", "value.system = %ucum", "(value.value > 3)", "min <= 2", "(max = '*') or (min >= 0)",
     "status in ('final' | 'amended')", "%resource.status = 'final'", "code.coding.code.trace('c').count() = 2",
     "subject.startsWith('x')", "status.not()", "component.code.where($this.text = 'b').count() = 1",
+    "value.ofType(Quantity).system = %ucum", "value.ofType(CodeableConcept).coding.system.empty()",
+    "value.ofType(Quantity).system.empty() or value.ofType(Quantity).system = 'http://unitsofmeasure.org'",
+    "value.ofType(Quantity).exists() xor status = 'final'", "status.exists() xor subject.exists()",
+    "(status.exists() xor value.exists()).not()",
 ]
 
 
@@ -45,6 +49,14 @@ def test_compiled_expressions_agree_with_fhirpathpy(expression):
     except Exception:       # fhirpathpy cannot evaluate it: the compiled verdict stands alone
         return
     assert (ours != [False]) == (oracle != [False]), (expression, ours, oracle)
+
+
+def test_of_type_reads_the_choice_member_the_json_names():
+    compiled = compile_expression("value.ofType(Quantity).code = 'mg'")
+    assert compiled(NODE, NODE, NODE) == [True]
+    assert compile_expression("value.ofType(string).exists()")(NODE, NODE, NODE) == [False]
+    with pytest.raises(Fallback):                          # not a choice element: fhirpathpy's typing rules
+        compile_expression("status.ofType(code).exists()")({"status": "final"}, {}, {})
 
 
 def test_what_the_compiled_subset_cannot_judge_goes_to_fhirpathpy():

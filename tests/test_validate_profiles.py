@@ -163,3 +163,51 @@ def test_a_constraint_that_evaluates_to_empty_fails():
     assert "pd-1" in keys
     role["telecom"] = [{"system": "phone", "value": "555-0100"}]
     assert "pd-1" not in {i.message.split(": ")[1] for i in _profile_errors(role)}
+
+
+# ---------------------------------------------------------------- type and profile discriminators
+
+def _bundle_errors(bundle):
+    return [i for i in _profile_errors(bundle) if i.message.startswith("MCODEPatientBundle")]
+
+
+def test_a_slice_discriminated_by_type_is_counted():
+    """MCODEPatientBundle slices Bundle.entry by resource type: its one cancerPatient slice needs a
+    Patient entry."""
+    bundle = _load("mcode-Bundle-mcode-patient-bundle-jenny-m.json")
+    assert not _bundle_errors(bundle)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
+    assert any("slice cancerPatient of Bundle.entry is required" in i.message for i in _bundle_errors(bundle))
+
+
+def test_an_entry_must_meet_the_profile_its_slice_gives_its_resource():
+    """The cancerPatient entry's resource must meet CancerPatient: it is checked, not taken at its claim."""
+    bundle = _load("mcode-Bundle-mcode-patient-bundle-jenny-m.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    del patient["gender"]
+    assert any("must meet mcode-cancer-patient" in i.message for i in _bundle_errors(bundle))
+
+
+def test_no_published_example_leaves_a_type_discriminator_unchecked():
+    for path in FILES:
+        for i in fhirconv.validate(json.loads(path.read_text(encoding="utf-8"))):
+            assert "discriminated by type resource)" not in i.message, (path.name, i.message)
+            assert "constraint cnt-3 inside a slice" not in i.message, path.name
+
+
+def test_a_slice_told_apart_by_its_referenced_resources_profile():
+    """A reference slice discriminated by ``resolve()``: the target, found in the bundle, is checked
+    against the slice's target profile; a target outside the input leaves the slicing unjudged."""
+    from fhirconv.validate import _profiles
+    from fhirconv.validate._walk import Context
+
+    bundle = _load("mcode-Bundle-mcode-patient-bundle-jenny-m.json")
+    shared = _profiles._Shared(Context(bundle))
+    cond = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition")
+    assert shared.resolve({"reference": cond["fullUrl"]}) is cond["resource"]
+    assert shared.resolve({"reference": "Condition/not-in-the-bundle"}) is None
+    url = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-primary-cancer-condition"
+    assert shared.conforms(cond["resource"], [url]) is True
+    del cond["resource"]["code"]
+    shared = _profiles._Shared(Context(bundle))
+    assert shared.conforms(cond["resource"], [url]) is False

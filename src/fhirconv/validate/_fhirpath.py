@@ -24,6 +24,7 @@ from typing import Any
 Env = dict[str, Any]
 Expr = Callable[[list[Any], Env], list[Any]]
 UCUM = "http://unitsofmeasure.org"
+_QUANTITY_KINDS = ("Age", "Count", "Distance", "Duration", "Money")    # types that are Quantities too
 _DATEISH = re.compile(r"^\d{4}(-\d\d(-\d\d)?)?(T|$)")
 
 
@@ -138,8 +139,11 @@ def _compile(node: dict[str, Any]) -> Expr:
             return lambda focus, env: [UCUM]
         raise Unsupported(f"%{name}")
     if kind == "InvocationExpression":
+        typed = _of_type(node)
+        if typed is not None:
+            return typed
         return _invocation(_compile(_child(node, 0)), _child(node, 1))
-    if kind in ("OrExpression", "AndExpression", "ImpliesExpression"):
+    if kind in ("OrExpression", "AndExpression", "ImpliesExpression", "XorExpression"):
         return _logic(_op(node), _compile(_child(node, 0)), _compile(_child(node, 1)))
     if kind == "EqualityExpression":
         a, b, op = _compile(_child(node, 0)), _compile(_child(node, 1)), _op(node)
@@ -181,6 +185,54 @@ def _compile(node: dict[str, Any]) -> Expr:
     raise Unsupported(kind)
 
 
+def _identifier(node: dict[str, Any]) -> str | None:
+    """The name a bare identifier expression spells (``Quantity``), else None."""
+    while node.get("type") in ("TermExpression", "InvocationTerm", "Expression", None) and node.get("children"):
+        node = _child(node)
+    if node.get("type") == "MemberInvocation":
+        return str(_child(node).get("text")).strip("`")
+    return None
+
+
+def _of_type(node: dict[str, Any]) -> Expr | None:
+    """``value.ofType(Quantity)`` on a choice element: the ``valueQuantity`` member (JSON names the type
+    in the key); anything else is the general path (and ofType there is outside the subset)."""
+    call = _child(node, 1)
+    if call.get("type") != "FunctionInvocation":
+        return None
+    fn = _child(call)
+    if str(_child(fn).get("text")) != "ofType" or len(fn.get("children") or []) < 2:
+        return None
+    params = _child(fn, 1).get("children") or []
+    type_name = _identifier(params[0]) if len(params) == 1 else None
+    target = _child(node, 0)
+    if type_name is None:
+        return None
+    if target.get("type") == "InvocationExpression" and _child(target, 1).get("type") == "MemberInvocation":
+        parent: Expr = _compile(_child(target, 0))
+        member = str(_child(_child(target, 1)).get("text")).strip("`")
+    else:
+        member = _identifier(target) or ""
+        if not member:
+            return None
+        parent = lambda focus, env: list(focus)         # noqa: E731 - the focus itself
+    key = member + type_name[:1].upper() + type_name[1:]
+
+    def typed(f: list[Any], e: Env) -> list[Any]:
+        out: list[Any] = []
+        for item in parent(f, e):
+            if not isinstance(item, dict):
+                continue
+            if member in item or "_" + key in item or (type_name == "Quantity" and any(
+                    member + sub in item for sub in _QUANTITY_KINDS)):
+                raise Fallback          # not a choice element, a primitive's extensions, or a kind of Quantity
+            v = item.get(key)
+            if v is not None:
+                out.extend(v if isinstance(v, list) else [v])
+        return out
+    return typed
+
+
 def _literal(node: dict[str, Any]) -> Expr:
     kind, text = node.get("type"), str(node.get("text"))
     if kind == "StringLiteral":
@@ -210,6 +262,9 @@ def _logic(op: str, a: Expr, b: Expr) -> Expr:
                 return [False]
             y = _bool(b(f, e))
             return [False] if y is False else ([True] if x is True and y is True else [])
+        if op == "xor":
+            y = _bool(b(f, e))
+            return [] if x is None or y is None else [x != y]
         if op == "implies":
             if x is False:
                 return [True]
@@ -218,7 +273,7 @@ def _logic(op: str, a: Expr, b: Expr) -> Expr:
                 return [] if y is None else [y]
             return [True] if y is True else []
         raise Unsupported(op)
-    if op not in ("or", "and", "implies"):
+    if op not in ("or", "and", "implies", "xor"):
         raise Unsupported(op)
     return run
 

@@ -129,6 +129,66 @@ def _contains(value: Any, pattern: Any) -> bool:
     return bool(value == pattern)
 
 
+class _OfType:
+    """A slice discriminated by type: an item belongs if it (or its resource) is of one of these types."""
+
+    def __init__(self, types: tuple[str, ...]) -> None:
+        self.types = types
+
+
+class _Conforms:
+    """A slice discriminated by profile: an item belongs if its resource (or, with ``resolve``, the
+    resource its reference points to) meets one of these profiles."""
+
+    def __init__(self, urls: tuple[str, ...], resolve: bool = False) -> None:
+        self.urls, self.resolve = urls, resolve
+
+
+class _CannotJudge(Exception):
+    """An item's slice cannot be told offline (its reference points outside the input)."""
+
+
+_RESOLVE = ("resolve()", "$this.resolve()", "reference.resolve()")
+
+
+class _Shared:
+    """What the checkers of one validation share: the types of ``urn:uuid`` targets, and verdicts on
+    whether a resource meets a profile (a slice of Bundle.entry discriminated by profile asks it of
+    every entry)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.targets = {r.full_url: r.type for r in ctx.resources if r.full_url}
+        self._res = {id(r.data): r for r in ctx.resources}
+        self._by_url = {r.full_url: r for r in ctx.resources if r.full_url}
+        self._by_type_id = {f"{r.type}/{r.data.get('id')}": r for r in ctx.resources if r.data.get("id")}
+        self._runs: dict[tuple[int, str], list[Issue]] = {}
+
+    def run(self, res: Res, url: str) -> list[Issue]:
+        """The issues of ``res`` against profile ``url``, worked out once per validation."""
+        key = (id(res.data), url)
+        if key not in self._runs:
+            self._runs[key] = _Checker(res, url, profiles()[url], self).run()
+        return self._runs[key]
+
+    def resolve(self, reference: Any) -> dict[str, Any] | None:
+        """The resource a Reference points to inside this input (by fullUrl, or ``Type/id``), else None."""
+        ref = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(ref, str):
+            return None
+        hit = self._by_url.get(ref) or self._by_type_id.get("/".join(ref.split("/")[-2:]))
+        return hit.data if hit is not None else None
+
+    def conforms(self, resource: dict[str, Any], urls: list[str] | tuple[str, ...]) -> bool | None:
+        """True if the resource meets one of the profiles (it is checked against them, not merely taken
+        at its claim); None when none of them is shipped or the resource is not one of this input's."""
+        res = self._res.get(id(resource))
+        known = [u for u in urls if u in profiles()]
+        if res is None or not known:
+            return None
+        return any(profiles()[url]["type"] == res.type
+                   and not any(i.severity == Severity.ERROR for i in self.run(res, url)) for url in known)
+
+
 class _InValueSet:
     """A slice discriminated by a required binding: an item belongs if its value is in the value set."""
 
@@ -148,12 +208,25 @@ def _type_suffix(code: str) -> str:
     return code[:1].upper() + code[1:]
 
 
+@cache
+def _plan(url: str) -> list[tuple[dict[str, Any], list[tuple[str, str | None]]]]:
+    """A profile's elements outside slices, with their parsed paths (the slices: the slicing pass)."""
+    out = []
+    for e in profiles()[url]["elements"][1:]:
+        segments = _segments(e["id"])
+        if all(s is None for _, s in segments):
+            out.append((e, segments))
+    return out
+
+
 class _Checker:
-    def __init__(self, res: Res, url: str, profile: dict[str, Any], targets: dict[str, str]) -> None:
-        self.res, self.url, self.profile, self.targets = res, url, profile, targets
+    def __init__(self, res: Res, url: str, profile: dict[str, Any], shared: _Shared) -> None:
+        self.res, self.url, self.profile, self.shared = res, url, profile, shared
+        self.targets = shared.targets
         self.name = profile["name"]
         self.by_id = {e["id"]: e for e in profile["elements"]}
         self._memo: dict[tuple[str, ...], list[tuple[Any, str]]] = {}
+        self._matched: dict[str, list[tuple[Any, str]]] = {}      # slice id -> the items it matched
         self.issues: list[Issue] = []
         self.unchecked: set[str] = set()
 
@@ -174,10 +247,7 @@ class _Checker:
         return got
 
     def run(self) -> list[Issue]:
-        for e in self.profile["elements"][1:]:
-            segments = _segments(e["id"])
-            if any(s is not None for _, s in segments):
-                continue                      # a slice or inside one: the slicing pass
+        for e, segments in _plan(self.url):
             parents = self._instances(segments[:-1])
             if parents is None:
                 continue
@@ -215,6 +285,14 @@ class _Checker:
                     self._binding(e, value, loc)
                 if "targets" in e:
                     self._target(e, value, loc)
+                if "profiles" in e and e["path"].endswith(".resource") and isinstance(value, dict):
+                    verdict = self.shared.conforms(value, e["profiles"])
+                    if verdict is None:
+                        self.unchecked.add(f"whether {e['id']} meets {', '.join(e['profiles'])}")
+                    elif not verdict:
+                        self._add(Severity.ERROR, loc, f"{e['path']} must meet "
+                                                       f"{' or '.join(u.rsplit('/', 1)[-1] for u in e['profiles'])}",
+                                  "value")
 
     def _binding(self, e: dict[str, Any], value: Any, loc: str) -> None:
         pairs = value_set(e["binding"])
@@ -243,24 +321,31 @@ class _Checker:
         slices = [s for s in self.profile["elements"] if s["id"].startswith(root["id"] + ":")
                   and ":" not in s["id"][len(root["id"]) + 1:] and "." not in s["id"][len(root["id"]) + 1:]]
         discriminators = root["slicing"]["discriminator"]
-        rules = []
+        rules: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = []
         for s in slices:
             match = self._slice_match(s, discriminators)
             if match is None:
                 self.unchecked.add(f"slice {s['id']} (discriminated by "
                                    f"{', '.join(d['type'] + ' ' + d['path'] for d in discriminators)})")
-            rules.append((s, match))
-        if any(m is None for _, m in rules):
+            else:
+                rules.append((s, match))
+        if len(rules) < len(slices):
             return
         for parent, ploc in parents:
             found = _children([(parent, ploc)], name)
             claimed = [False] * len(found)
-            for s, match in rules:
-                assert match is not None
-                hits = [i for i, (v, _, _) in enumerate(found) if all(_matches(_at(v, p), x) for p, x in match)]
+            try:
+                hits_by_slice = [[i for i, (v, _, suffix) in enumerate(found)
+                                  if all(self._hit(v, suffix, p, x) for p, x in match)] for _, match in rules]
+            except _CannotJudge:
+                self.unchecked.add(f"the slices of {root['id']} (a reference points outside the input)")
+                continue
+            for (s, _match), hits in zip(rules, hits_by_slice, strict=True):
                 for i in hits:
                     claimed[i] = True
-                self._inside(s, [(found[i][0], found[i][1]) for i in hits])
+                matched = [(found[i][0], found[i][1]) for i in hits]
+                self._matched.setdefault(s["id"], []).extend(matched)
+                self._inside(s, matched)
                 top = s["max"]
                 if len(hits) < s["min"]:
                     self._add(Severity.ERROR, f"{ploc}.{name}", f"slice {s['sliceName']} of {s['path']} is "
@@ -276,8 +361,8 @@ class _Checker:
                                                        "matches none")
 
     def _inside(self, s: dict[str, Any], items: list[tuple[Any, str]]) -> None:
-        """The elements of slice ``s`` (``Observation.category:VSCat.coding.code``) on the items it matched;
-        slices nested inside it are not followed."""
+        """The elements of slice ``s`` (``Observation.category:VSCat.coding.code``) on the items it matched,
+        and the slicings among them (slices nested in the slice)."""
         prefix = s["id"] + "."
         for e in self.profile["elements"]:
             if not e["id"].startswith(prefix) or ":" in e["id"][len(prefix):]:
@@ -287,15 +372,54 @@ class _Checker:
             for part in parts[:-1]:
                 parents = [(v, loc) for v, loc, _ in _children(parents, part)]
             self._element(e, parts[-1], parents)
+            if "slicing" in e:
+                self._slices(e, parts[-1], parents)
+
+    def _hit(self, value: Any, suffix: str, path: str, want: Any) -> bool:
+        """Whether an item (its value, and its type if it is a choice) belongs to a slice by one
+        discriminator."""
+        if isinstance(want, _OfType):
+            if path == "$this":
+                if suffix:
+                    return suffix in {_type_suffix(t) for t in want.types}
+                return isinstance(value, dict) and value.get("resourceType") in want.types
+            return any(isinstance(v, dict) and v.get("resourceType") in want.types for v in _at(value, path))
+        if isinstance(want, _Conforms):
+            if want.resolve:
+                target = self.shared.resolve(value)
+                if target is None:
+                    raise _CannotJudge
+                return bool(self.shared.conforms(target, want.urls))
+            return any(isinstance(v, dict) and self.shared.conforms(v, want.urls) for v in _at(value, path))
+        return _matches(_at(value, path), want)
 
     def _slice_match(self, s: dict[str, Any], discriminators: list[dict[str, str]]) -> list[tuple[str, Any]] | None:
         """(path, value) pairs an item must contain to belong to slice ``s``; None if not derivable."""
-        match = []
+        match: list[tuple[str, Any]] = []
         for d in discriminators:
-            if d["type"] not in ("value", "pattern"):
-                return None
             path = d["path"]
             element: dict[str, Any] | None = s if path == "$this" else self.by_id.get(f"{s['id']}.{path}")
+            if d["type"] == "type" and element is not None:
+                types = [t for t in element.get("types", []) if t not in ("Resource", "DomainResource")]
+                types += [profiles()[u]["type"] for u in element.get("profiles", []) if u in profiles()]
+                if not types:
+                    return None
+                match.append((path, _OfType(tuple(types))))
+                continue
+            if d["type"] == "profile" and path in _RESOLVE:        # the referenced resource meets a profile
+                element = s
+                urls = s.get("targetProfiles") or []
+                if not urls or not all(u in profiles() for u in urls):
+                    return None
+                match.append((path, _Conforms(tuple(urls), resolve=True)))
+                continue
+            if d["type"] == "profile" and element is not None and element.get("profiles"):
+                if not all(u in profiles() for u in element["profiles"]):
+                    return None
+                match.append((path, _Conforms(tuple(element["profiles"]))))
+                continue
+            if d["type"] not in ("value", "pattern"):
+                return None
             want = None
             if element is not None:
                 want = element.get("fixed", element.get("pattern"))
@@ -315,9 +439,17 @@ class _Checker:
     def _constraint(self, c: dict[str, str]) -> None:
         segments = _segments(c["id"])
         nodes = self._instances(segments) if segments else [(self.res.data, self.res.loc)]
-        if nodes is None:
-            self.unchecked.add(f"constraint {c['key']} inside a slice")
-            return
+        if nodes is None:                   # inside a slice: on the items the slice matched
+            last = max(i for i, (_, sl) in enumerate(segments) if sl is not None)
+            slice_id = ".".join([c["id"].split(".", 1)[0], *(f"{n}:{sl}" if sl else n
+                                                             for n, sl in segments[:last + 1])])
+            items = self._matched.get(slice_id)
+            if items is None:
+                self.unchecked.add(f"constraint {c['key']} inside a slice")
+                return
+            nodes = items
+            for name, _ in segments[last + 1:]:
+                nodes = [(v, loc) for v, loc, _ in _children(nodes, name)]
         from ._invariants import evaluate
 
         base = c["path"] if segments else self.res.type
@@ -371,7 +503,7 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
     """Each resource against the shipped profiles it claims and the requested ones of its type."""
     issues: list[Issue] = []
     shipped = profiles()
-    targets = {r.full_url: r.type for r in ctx.resources if r.full_url}     # urn:uuid references' types
+    shared = _Shared(ctx)
     for res in ctx.resources:
         meta = res.data.get("meta")
         claims = meta.get("profile") if isinstance(meta, dict) else None
@@ -405,5 +537,5 @@ def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
                 issues.append(Issue(Severity.ERROR, res.loc, f"claims {url}, a profile of {shipped[url]['type']}",
                                     LAYER, "invalid"))
                 continue
-            issues += _Checker(res, url, shipped[url], targets).run()
+            issues += shared.run(res, url)
     return issues
