@@ -76,9 +76,9 @@ def _element_mutants(resource: dict[str, Any], url: str, profile: dict[str, Any]
         if _locate(resource, e["id"]) is None:
             continue
 
-        def mutant(change: Any) -> dict[str, Any] | None:
+        def mutant(change: Any, element_id: str = e["id"]) -> dict[str, Any] | None:
             m = copy.deepcopy(resource)
-            found = _locate(m, e["id"])
+            found = _locate(m, element_id)
             assert found is not None
             return m if change(*found) is not False else None
 
