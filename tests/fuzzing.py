@@ -4,9 +4,10 @@ Each target takes one input and either returns (the contract held) or raises ``B
 went wrong. The contracts:
 
 * read      ``read_bytes`` returns a document or raises ReadError.
-* convert   read + the whole pipeline returns a Conversion or raises ReadError/BudgetError; a
-            BuildError (a fhirconv bug by its own message) or a bundle that fails fhirconv's own
-            validation breaks it.
+* convert   read + the whole pipeline (with an output profile chosen by the input's hash: none,
+            us-core or mcode) returns a Conversion or raises ReadError/BudgetError; a BuildError (a
+            fhirconv bug by its own message) or a bundle that fails fhirconv's own validation (its
+            claimed profiles included) breaks it.
 * validate  ``fhirconv.validate`` returns a list of issues for any JSON value; it never raises.
 * overlay   loading a mappings overlay folder returns Mappings or raises MappingsError; the loaded
             mappings then extract a text without raising; ``mappings check`` never raises.
@@ -28,6 +29,7 @@ import random
 import shutil
 import tempfile
 import traceback
+import zlib
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -283,8 +285,9 @@ def t_convert(text: str) -> None:
     from fhirconv.pipeline import Pipeline
     from fhirconv.read import read_text
 
+    profile = PROFILES[zlib.crc32(text.encode("utf-8", "surrogatepass")) % len(PROFILES)]   # each input one
     try:
-        conv = _pipeline(Pipeline).convert(read_text(text, "fuzz.txt"))
+        conv = _pipeline(Pipeline, profile).convert(read_text(text, "fuzz.txt"))
     except (ReadError, BudgetError):
         return
     except Exception as exc:
@@ -293,9 +296,12 @@ def t_convert(text: str) -> None:
         raise Broken("produced a bundle that fails its own validation: " + conv.report.errors[0])
 
 
+PROFILES = ("none", "us-core", "mcode")      # convert is fuzzed with every output profile
+
+
 @cache
-def _pipeline(cls: Any) -> Any:
-    return cls(time_budget=None)
+def _pipeline(cls: Any, profile: str = "none") -> Any:
+    return cls(time_budget=None, profile=profile)
 
 
 def t_validate(obj: Any) -> None:

@@ -148,3 +148,25 @@ def test_cli_convert_with_a_profile_then_validate_against_the_guide(tmp_path):
         outcome = json.loads(check.stdout)
         issues = [i for e in outcome["entry"] for i in e["resource"]["issue"]]
         assert not [i for i in issues if i["severity"] in ("error", "fatal")]
+
+
+@pytest.mark.parametrize("profile", ["us-core", "mcode"])
+def test_every_development_text_converts_to_a_bundle_that_meets_what_it_claims(shared, profile):
+    """The bar on texts nobody tuned the profiles for: each bundle validates with 0 errors against the
+    profiles it claims and the guide, and every resource of a type the guide profiles claims one
+    (except the types conform.py leaves unclaimed, and says so)."""
+    cases = sorted((shared / "eval" / "dev" / "cases").glob("*.txt"))
+    if not cases:
+        pytest.skip("../shared/eval/dev is not present")
+    unclaimed_ok = {"ImagingStudy", "MedicationStatement", "DocumentReference"}
+    bundles = 0
+    for path in cases:
+        bundle = fhirconv.convert_text(path.read_text(encoding="utf-8"), name=path.name, profile=profile)
+        if bundle is None:
+            continue
+        bundles += 1
+        issues = fhirconv.validate(bundle, profiles=(profile,))
+        assert not [i for i in issues if i.severity in (Severity.ERROR, Severity.FATAL)], path.name
+        for res in _resources(bundle):
+            assert _claims(res) or res["resourceType"] in unclaimed_ok, (path.name, res["resourceType"])
+    assert bundles >= 25

@@ -71,13 +71,15 @@ def load_mappings(*overlays: str | Path) -> Mappings:
     return load(*overlays)
 
 
-def convert_file(path: str | Path, *, mappings: Mappings | None = None, bundle_type: str = "transaction",
-                 max_chars: int | None = MAX_CHARS, time_budget: float | None = TIME_BUDGET) -> dict[str, Any] | None:
-    """Convert one file; None when it describes no individual patient (limits as in ``convert_text``)."""
+def convert_file(path: str | Path, *, mappings: Mappings | None = None, bundle_type: str | None = None,
+                 max_chars: int | None = MAX_CHARS, time_budget: float | None = TIME_BUDGET,
+                 profile: str = "none") -> dict[str, Any] | None:
+    """Convert one file; None when it describes no individual patient (limits, ``profile`` and the
+    bundle type as in ``convert_text``)."""
     from . import read
     from .pipeline import Pipeline
 
-    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget)
+    pipe = Pipeline(mappings, bundle_type=bundle_type, time_budget=time_budget, profile=profile)
     conv = pipe.convert(read.read_path(str(path), max_chars=max_chars))
     if conv.report.errors:
         raise ValidationError(f"{path}: the bundle failed validation ({conv.report.errors[0]})", conv.issues)
@@ -96,8 +98,10 @@ def validate(resource: dict[str, Any], *, mappings: Mappings | None = None, prof
              ) -> list[Issue]:
     """Validate any FHIR R4 resource or bundle offline; returns the issues (errors and warnings).
 
-    ``profiles``: names or URLs of shipped IG profiles (mCODE 4.0.0, IPS 2.0.0) that every resource
-    of their type must meet, besides those it claims; an unknown one raises ValidationError."""
+    ``profiles``: names or URLs of shipped IG profiles (US Core 6.1.0, mCODE 4.0.0, IPS 2.0.0) that
+    every resource of their type must meet, besides those it claims, or whole guides (``us-core``,
+    ``mcode``, ``ips``: a resource of a type the guide profiles that claims none of its profiles is a
+    warning); an unknown one raises ValidationError."""
     from .validate import profile_url
 
     urls = tuple(profile_url(p) for p in profiles)
