@@ -170,3 +170,28 @@ def test_every_development_text_converts_to_a_bundle_that_meets_what_it_claims(s
         for res in _resources(bundle):
             assert _claims(res) or res["resourceType"] in unclaimed_ok, (path.name, res["resourceType"])
     assert bundles >= 25
+
+
+def test_mcode_writes_the_stage_group_as_cancer_stage_with_the_primary_as_focus():
+    text = ("A 52-year-old woman was diagnosed with stage IV adenocarcinoma of the lung. She also had chronic "
+            "kidney disease stage 3.")
+    bundle = fhirconv.convert_text(text, name="s.txt", profile="mcode")
+    stages = [r for r in _resources(bundle, "Observation") if _claims(r) == [f"{MCODE}mcode-cancer-stage"]]
+    assert len(stages) == 1                                   # the kidney disease's stage is not a cancer stage
+    stage = stages[0]
+    assert stage["code"]["coding"][0]["code"] == "21908-9"     # stage group, clinical (no other kind named)
+    assert stage["valueCodeableConcept"]["coding"][0]["code"] == "258228008"     # Stage 4
+    primary = next(r for r in _resources(bundle, "Condition")
+                   if _claims(r) == [f"{MCODE}mcode-primary-cancer-condition"])
+    assert stage["focus"] == [{"reference": f"urn:uuid:{primary['id']}"}]
+    assert not _errors(bundle)
+    plain = fhirconv.convert_text(text, name="s.txt")
+    assert not any(r["code"].get("coding", [{}])[0].get("code") == "21908-9" for r in _resources(plain, "Observation"))
+
+
+def test_a_sub_stage_is_kept_as_text_not_coded_coarser():
+    bundle = fhirconv.convert_text("A 45-year-old woman had FIGO stage IIIC serous carcinoma of the ovary.",
+                                   name="f.txt", profile="mcode")
+    stage = next(r for r in _resources(bundle, "Observation") if _claims(r) == [f"{MCODE}mcode-cancer-stage"])
+    assert stage["code"]["coding"][0]["code"] == "21914-7"     # a named non-TNM system: stage group, other
+    assert stage["valueCodeableConcept"] == {"text": "FIGO stage IIIC"}

@@ -73,8 +73,12 @@ def recorded_timestamp() -> str:
 
 
 class Builder:
-    def __init__(self, mappings: Mappings) -> None:
+    def __init__(self, mappings: Mappings, *, stages: bool = False) -> None:
+        """``stages``: write the cancer stage groups the text gives (the mCODE profile's CancerStage);
+        plain output does not carry them yet."""
         self.maps = mappings
+        self.stages = stages
+        self.staging: dict[str, Any] = mappings.rule("staging") or {}
         tpl = mappings.rule("templates") or {}
         if not tpl:
             raise BuildError("mappings file templates.yaml is missing; reinstall fhirconv or restore the file")
@@ -253,6 +257,10 @@ class Builder:
                         tissue_results.append(res["id"])
             elif f.kind == "procedure":
                 out.add(self._procedure(f, h, subject, doc_ref))
+            elif f.kind == "stage" and self.stages:
+                stage = self._stage(f, h, subject, doc_ref, primary if primary and primary.patient == p.index else None)
+                out.add(stage)
+                out.tags[stage["id"]] = {"kind": "stage"}
             elif f.kind == "medication":
                 out.add(self._medication(f, h, subject, doc_ref))
         biopsy = next((f for f in p.facts if f.kind == "procedure" and f.concept
@@ -407,6 +415,35 @@ class Builder:
             res["interpretation"] = [{"coding": [self.codings[f"interp_{value}"]]}]
         else:
             res["valueString"] = str(value)
+        return res
+
+    def _stage(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str, primary: Fact | None
+               ) -> dict[str, Any]:
+        """A stage group: coded clinical / pathological / other stage group (LOINC), the value coded
+        for a whole group (Stage 0-4) and as the text says it, the primary tumour as its focus."""
+        kind = str(f.attr("kind") or "")
+        system = str(f.attr("system") or "")
+        codes = self.staging.get("codes", {})
+        if kind.startswith("patholog") or kind == "surgical":
+            key = codes.get("pathologic")
+        elif system and system not in self.staging.get("tnm_systems", []):
+            key = codes.get("other")
+        else:
+            key = codes.get("clinical")
+        concept = self._concept(key)
+        said = f"{system + ' ' if system else ''}stage {f.attr('group')}{f.attr('sub') or ''}"
+        value = None if f.attr("sub") else self._concept(self.staging.get("groups", {}).get(f.attr("group")))
+        res: dict[str, Any] = {
+            "resourceType": "Observation", "id": self._fact_id(h, "Observation", f),
+            "text": self._narrative("Observation", code=concept.display if concept else "Cancer stage", value=said,
+                                    date=""),
+            "extension": self._span_ext(f, doc_ref),
+            "status": "final", "category": [{"coding": [self.codings["obs_exam"]]}],
+            "code": self._cc(concept, "Cancer stage group"), "subject": subject,
+        }
+        if primary is not None:
+            res["focus"] = [{"reference": f"urn:uuid:{self._fact_id(h, 'Condition', primary)}"}]
+        res["valueCodeableConcept"] = self._cc(value, said)
         return res
 
     def _procedure(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ the resources untouched, byte for byte). What each profile claims and adds is da
   covering that month or year: no fake day is padded in;
 * ``mcode`` adds, on top of US Core: confirmed cancers as primary or secondary cancer Conditions (the
   secondary linked to its primary by the extension fhirconv already writes), their Patient as
-  CancerPatient, tumour-marker labs as TumorMarkerTest, and the one-patient collection Bundle.
+  CancerPatient, tumour-marker labs as TumorMarkerTest, the stage groups the text gives as
+  CancerStage (the builder writes them only for this profile), and the one-patient collection Bundle.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ class _Mcode:
                     _claim(res, self.url(self.rules[kind]))
                     cancer_patients.add(res["subject"]["reference"])
                     counts[kind] += 1
+            elif res["resourceType"] == "Observation" and tags.get("kind") == "stage" and "meta" in res:
+                _claim(res, self.url(self.rules["cancer_stage"]))     # its focus: the primary cancer
+                counts["cancer_stage"] += 1
             elif res["resourceType"] == "Observation" and tags.get("analyte") in self.rules["tumor_marker_analytes"] \
                     and "meta" in res and any(k in res for k in self.rules["tumor_marker_values"]):
                 _claim(res, self.url(self.rules["tumor_marker"]))

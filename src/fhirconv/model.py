@@ -7,6 +7,7 @@ of the *original* input text so it can be shown in its source.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,9 @@ class DocumentKind(StrEnum):
     REVIEW = "review"          # narrative review / Q&A: no patient
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 @dataclass(frozen=True, slots=True)
 class Citation:
     """Bibliographic data of the source, from an EndNote/Refer record or the text."""
@@ -49,6 +53,17 @@ class Citation:
     date: str | None = None
     doi: str | None = None
     pmid: str | None = None
+
+    def __post_init__(self) -> None:
+        # the fields become FHIR strings, which may not hold control characters: a record's stray
+        # byte ("doi:10.1/x\x02") is a space, not an invalid DocumentReference
+        for name in ("title", "journal", "date", "doi", "pmid"):
+            value = getattr(self, name)
+            if value is not None and _CONTROL.search(value):
+                object.__setattr__(self, name, _CONTROL.sub(" ", value).strip() or None)
+        if any(_CONTROL.search(a) for a in self.authors):
+            object.__setattr__(self, "authors", tuple(a for a in (_CONTROL.sub(" ", x).strip() for x in self.authors)
+                                                      if a))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +98,7 @@ class Fact:
     """One thing the text states, about one patient.
 
     ``kind`` is one of: sex, age, deceased, condition, finding, lab, imaging,
-    procedure, medication. ``concept`` is a mappings key (empty when the concept is
+    procedure, medication, stage. ``concept`` is a mappings key (empty when the concept is
     uncoded and only ``text`` is known). ``attrs`` carries kind-specific details
     (laterality, body_site, role, value, unit, date, modality, ...), all plain JSON values.
     """

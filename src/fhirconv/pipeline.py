@@ -54,7 +54,7 @@ class Pipeline:
         bundle_type = bundle_type or ("collection" if profile == "mcode" else "transaction")
         self.mappings = mappings or load()
         Extractor.for_mappings(self.mappings)      # rules an overlay broke fail here, before any document
-        self.builder = Builder(self.mappings)
+        self.builder = Builder(self.mappings, stages=profile == "mcode")
         self.bundle_type = bundle_type
         self.profile = profile
         self.validate = validate

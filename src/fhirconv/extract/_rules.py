@@ -103,6 +103,8 @@ class Rules:
     score_results: dict[str, dict[str, str]]
     revised_diagnosis: re.Pattern[str]
     units: UnitReader
+    staging: re.Pattern[str]
+    staging_window: int
 
     @classmethod
     def compile(cls, mappings: Mappings) -> Rules:
@@ -181,4 +183,6 @@ class Rules:
             score_results={k: {str(a): b for a, b in v.items()} for k, v in rel.get("score_results", {}).items()},
             revised_diagnosis=re.compile(rel.get("revised_diagnosis", r"(?!)"), re.I),
             units=UnitReader(list(mappings.category("unit"))),
+            staging=re.compile((r.get("staging") or {}).get("pattern", r"(?!)"), re.I),
+            staging_window=int((r.get("staging") or {}).get("window", 60)),
         )
