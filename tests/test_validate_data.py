@@ -92,6 +92,7 @@ def test_schema_validators_are_built_once_per_type() -> None:
 
 def _questionnaire(**nested: Any) -> dict[str, Any]:
     return {"resourceType": "Questionnaire", "text": {"status": "generated", "div": DIV}, "status": "active",
+            "name": "NestedItems",
             "item": [{"linkId": "1", "type": "group", "text": "g",
                       "item": [{"linkId": "1.1", "type": "string", "text": "name"},
                                {"linkId": "1.2", **nested}]}]}

@@ -36,7 +36,7 @@ from .._json import MAX_DEPTH
 from .._json import depth as json_depth
 from ..errors import ValidationError
 from ..model import Issue, Severity
-from . import _bindings, _invariants, _model, _profiles, _references, _schema, _terminology
+from . import _bindings, _invariants, _model, _profiles, _prose, _references, _schema, _terminology
 from ._walk import Context
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def validate_resource(data: dict[str, Any], *, mappings: Mappings | None = None,
         issues += [i for i in _guarded("binding", lambda: _bindings.check(ctx)) if i.location not in flagged]
         issues += _guarded("reference", lambda: _references.check(ctx, strict=not foreign))
         issues += _guarded("terminology", lambda: _terminology.check(ctx, mappings=mappings, foreign=foreign))
+        issues += _guarded("spec", lambda: _prose.check(ctx))
         issues += _guarded("profile", lambda: _profiles.check(ctx, profiles))
     issues.sort(key=_sort_key)
     return issues

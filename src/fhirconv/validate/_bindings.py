@@ -22,7 +22,9 @@ from ._walk import Context
 LAYER = "binding"
 UCUM = "http://unitsofmeasure.org"
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-_MIME = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=("[^"]*"|{_TOKEN}))*$')
+# a parameter value may also be a bare URL: FHIR's own signature format is
+# application/fhir+json;canonicalization=http://hl7.org/fhir/canonicalization/json
+_MIME = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=("[^"]*"|{_TOKEN}|[A-Za-z][A-Za-z0-9+.-]*:[^\s;"]+))*$')
 _SHORTHAND = frozenset({"xml", "json", "ttl"})   # CapabilityStatement.format also allows these
 
 # value sets that cannot be expanded offline, checked by the syntax of their codes instead:

@@ -20,12 +20,17 @@ Left out or worked around, because of fhirpathpy 2.2.4:
   (``descendants().as(canonical)``); it is evaluated with ``ofType()`` instead, the
   formulation later FHIR versions use.
 * rng-2 compares Quantities, which fhirpathpy cannot: the Python predicate is used always.
+* que-12 is written ``enableWhen.count() > 2`` while its text (and R4B, and the HL7 validator) say
+  "more than one": it is evaluated as ``> 1``.
 
-A constraint fails only when the expression evaluates to ``false``; an empty result passes.
+A constraint holds only when it evaluates to true: ``false`` fails, and so does an empty result
+(as the HL7 validator converts it), except in expressions that test types, which plain JSON cannot
+answer the way the HL7 validator's typed model does.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -36,7 +41,10 @@ from ._predicates import PREDICATES, PYTHON_ONLY
 from ._walk import Context, Node
 
 LAYER = "invariant"
-_FIXUPS = {"dom-3": (".descendants().as(", ".descendants().ofType(")}
+_FIXUPS = {"dom-3": (".descendants().as(", ".descendants().ofType("),
+           # R4's que-12 counts "> 2" where its text says "more than one"; the HL7 validator (and R4B)
+           # read it as written in words
+           "que-12": ("enableWhen.count() > 2", "enableWhen.count() > 1")}
 _SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING}
 # R4 writes txt-1 and txt-2 both as htmlChecks(), which the HL7 validator evaluates as the element
 # and attribute check only: a whitespace-only narrative (published in HL7's own examples) is a
@@ -128,6 +136,17 @@ def evaluate_fhirpath(constraint: dict[str, str], value: Any, base: str,
     return result
 
 
+_TYPED = re.compile(r"\b(as|is|ofType)\b")
+
+
+def empty_fails(expression: str) -> bool:
+    """A constraint holds only when it evaluates to true (the HL7 validator's reading), so an empty
+    result fails too: ``telecom or endpoint`` with neither. Not where the expression tests types: plain
+    JSON does not tell a dateTime from a string, so ``($this as dateTime)`` is empty here where it is
+    not for the HL7 validator."""
+    return not _TYPED.search(expression)
+
+
 def check(ctx: Context) -> list[Issue]:
     issues: list[Issue] = []
     cache = _cache
@@ -152,7 +171,8 @@ def check(ctx: Context) -> list[Issue]:
                 ok = pred(value, res.data, res.root)
             else:
                 try:
-                    ok = evaluate(c, value, _base(node), res.data, res.root) != [False]
+                    result = evaluate(c, value, _base(node), res.data, res.root)
+                    ok = result != [False] and (result != [] or not empty_fails(c["expression"]))
                 except Exception as exc:  # fhirpathpy raises plain Exceptions on what it cannot do
                     issues.append(Issue(Severity.INFORMATION, loc,
                                         f"{key} could not be evaluated ({exc.__class__.__name__}: "

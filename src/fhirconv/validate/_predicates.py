@@ -65,6 +65,10 @@ def _typed_strings(value: Any, path: str, out: set[str], refs_to_self: list[bool
     if not isinstance(value, dict):
         return
     for k, v in value.items():
+        if k.startswith("_"):   # a primitive's id and extensions (a valueCanonical "#cs" among them)
+            for item in _list(v):
+                _typed_strings(item, "Element", out, refs_to_self)
+            continue
         p = path + "." + k
         t = types.get(p)
         if t is None:           # an element R4 does not define: FHIRPath still finds its .reference

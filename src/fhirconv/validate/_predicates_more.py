@@ -1,8 +1,9 @@
 """Python versions of the R4 invariants fhirpathpy cannot evaluate (``hasValue()``, ``htmlChecks()``).
 
 per-1, age-1, cnt-3 and bdl-10 follow their FHIRPath expressions literally, with FHIRPath's rules
-for comparing dates of different precision (a comparison that cannot be decided is empty, and
-passes). txt-1 and txt-2 are ``htmlChecks()``: the narrative may hold only the basic HTML formatting
+for comparing dates of different precision: a comparison that cannot be decided is empty, and a
+constraint holds only when true, so it fails (the HL7 validator's verdict on "2023-06-21" to
+"2023-06-21T06:20:00Z"). txt-1 and txt-2 are ``htmlChecks()``: the narrative may hold only the basic HTML formatting
 elements (R4 narrative.html: no script, form, object, frame, style or head elements, no event
 attributes, no ``javascript:`` links), and must have some non-whitespace content or an image.
 Each is tested against hand-written conforming and violating input (tests/test_validate_errata.py).
@@ -67,7 +68,7 @@ def per_1(node: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     start, end = (node.get(k) if isinstance(node, dict) else None for k in ("start", "end"))
     if not (isinstance(start, str) and start and isinstance(end, str) and end):
         return True
-    return _not_after(start, end) is not False
+    return _not_after(start, end) is True    # undecided (other precisions) is not true: fails, as HL7's does
 
 
 def _ucum_quantity(node: dict[str, Any]) -> bool:

@@ -1,6 +1,8 @@
 """Layer 5, references: resolution inside a Bundle and R4 target types.
 
-* ``urn:uuid:``/``urn:oid:`` references must match the ``fullUrl`` of an entry (error).
+* ``urn:uuid:``/``urn:oid:`` references must match the ``fullUrl`` of an entry: an error in a
+  transaction, batch or document (nothing else can resolve them) and in fhirconv's own output;
+  information elsewhere (a collection may point outside itself, as the HL7 validator reads R4).
 * Relative ``Type/id`` references are looked for among the entries (by ``fullUrl`` against
   the base of the referring entry, or by resourceType/id); ``Type/id/_history/v`` must also
   match the entry's ``meta.versionId``. One that matches no entry may point outside the
@@ -99,8 +101,12 @@ def _resolve(node: Node, ref: str, index: _Index | None, known: frozenset[str],
             return None
         hit = index.by_url.get(ref)
         if hit is None:
-            issues.append(Issue(Severity.ERROR, loc, f"{ref!r} does not resolve: no entry has this fullUrl",
-                                LAYER, "not-found"))
+            if strict or index.server_side or index.type == "document":
+                # a server, or a document's reader, has nothing else to resolve it against
+                issues.append(Issue(Severity.ERROR, loc, f"{ref!r} does not resolve: no entry has this fullUrl",
+                                    LAYER, "not-found"))
+            else:
+                _unresolved(issues, loc, f"{ref!r} matches no entry's fullUrl", index, strict)
             return None
         return hit.type
     m = _RELATIVE.match(ref)
