@@ -22,6 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_r4_definitions import Terminology  # noqa: E402  (the same expander as the R4 bindings)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "fhirconv" / "validate" / "data" / "profiles.json.gz"
 PACKAGES = ["hl7.fhir.us.mcode@4.0.0", "hl7.fhir.uv.ips@2.0.0"]
@@ -194,70 +197,6 @@ class _Snapshots:
         return elements, touched
 
 
-# ------------------------------------------------------------------ value sets
-
-class _Terms:
-    """Code systems and value sets from every source, the first source to publish a URL winning."""
-
-    def __init__(self) -> None:
-        self.codesystems: dict[str, dict[str, Any]] = {}
-        self.valuesets: dict[str, dict[str, Any]] = {}
-
-    def add(self, resource: dict[str, Any]) -> None:
-        table = {"CodeSystem": self.codesystems, "ValueSet": self.valuesets}.get(resource.get("resourceType", ""))
-        if table is not None and isinstance(resource.get("url"), str):
-            table.setdefault(resource["url"], resource)
-
-    def _codes(self, system: str) -> set[tuple[str, str]] | None:
-        cs = self.codesystems.get(system)
-        if cs is None or cs.get("content", "complete") != "complete":
-            return None
-        out: set[tuple[str, str]] = set()
-        stack = list(cs.get("concept", []))
-        while stack:
-            c = stack.pop()
-            out.add((system, c["code"]))
-            stack.extend(c.get("concept", []))
-        return out
-
-    def _part(self, inc: dict[str, Any], seen: frozenset[str]) -> set[tuple[str, str]] | None:
-        if inc.get("filter"):
-            return None
-        got: set[tuple[str, str]] | None = None
-        if "system" in inc:
-            got = ({(inc["system"], c["code"]) for c in inc["concept"]} if inc.get("concept")
-                   else self._codes(inc["system"]))
-            if got is None:
-                return None
-        for ref in inc.get("valueSet", []):
-            other = self.expand(ref.split("|", 1)[0], seen)
-            if other is None:
-                return None
-            got = other if got is None else got & other
-        return got
-
-    def expand(self, url: str, seen: frozenset[str] = frozenset()) -> set[tuple[str, str]] | None:
-        vs = self.valuesets.get(url)
-        if vs is None or url in seen:
-            return None
-        seen = seen | {url}
-        compose = vs.get("compose")
-        if not compose:
-            return None
-        out: set[tuple[str, str]] = set()
-        for inc in compose.get("include", []):
-            part = self._part(inc, seen)
-            if part is None:
-                return None
-            out |= part
-        for exc in compose.get("exclude", []):
-            part = self._part(exc, seen)
-            if part is None:
-                return None
-            out -= part
-        return out
-
-
 # ------------------------------------------------------------------ the output
 
 class _BaseBindings:
@@ -311,7 +250,7 @@ def _as_base(item: dict[str, Any], base: dict[str, Any] | None) -> bool:
 
 
 def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[str, Any]:
-    terms = _Terms()
+    terms = Terminology()
     profiles: dict[str, Any] = {}
     sources = []
     core: dict[str, dict[str, Any]] = {}
@@ -369,10 +308,7 @@ def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[
     for path in sorted(tho.glob("*.json")):
         if path.name.startswith(("ValueSet-", "CodeSystem-")):
             terms.add(json.loads(path.read_text(encoding="utf-8")))
-    for name in ("valuesets.json", "v3-codesystems.json", "v2-tables.json"):
-        if (r4 / name).is_file():
-            for entry in json.loads((r4 / name).read_text(encoding="utf-8"))["entry"]:
-                terms.add(entry["resource"])
+    terms.load_r4(r4)
     wanted = sorted({e["binding"] for p in profiles.values() for e in p["elements"] if "binding" in e})
     valuesets: dict[str, dict[str, list[str]]] = {}
     unexpandable = []

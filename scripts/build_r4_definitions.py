@@ -232,16 +232,25 @@ def build_invariants(sds: dict[str, dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- value sets
 
 class Terminology:
-    def __init__(self, defs: Path) -> None:
+    """Code systems and value sets by URL (the first source to publish a URL wins), expanded offline
+    where they are enumerable. Also used by build_profiles.py, with the IGs' own ahead of R4's."""
+
+    def __init__(self, defs: Path | None = None) -> None:
         self.codesystems: dict[str, dict[str, Any]] = {}
         self.valuesets: dict[str, dict[str, Any]] = {}
+        if defs is not None:
+            self.load_r4(defs)
+
+    def load_r4(self, defs: Path) -> None:
         for f in ("valuesets.json", "v3-codesystems.json", "v2-tables.json"):
-            for r in bundle_resources(defs / f):
-                url = r.get("url")
-                if not url:
-                    continue
-                table = self.codesystems if r["resourceType"] == "CodeSystem" else self.valuesets
-                table.setdefault(url, r)
+            if (defs / f).is_file():
+                for r in bundle_resources(defs / f):
+                    self.add(r)
+
+    def add(self, resource: dict[str, Any]) -> None:
+        table = {"CodeSystem": self.codesystems, "ValueSet": self.valuesets}.get(resource.get("resourceType", ""))
+        if table is not None and isinstance(resource.get("url"), str) and resource["url"]:
+            table.setdefault(resource["url"], resource)
 
     def _concepts(self, system: str) -> list[dict[str, Any]] | None:
         cs = self.codesystems.get(system)
