@@ -195,3 +195,25 @@ def test_a_sub_stage_is_kept_as_text_not_coded_coarser():
     stage = next(r for r in _resources(bundle, "Observation") if _claims(r) == [f"{MCODE}mcode-cancer-stage"])
     assert stage["code"]["coding"][0]["code"] == "21914-7"     # a named non-TNM system: stage group, other
     assert stage["valueCodeableConcept"] == {"text": "FIGO stage IIIC"}
+
+
+@pytest.mark.parametrize(("text", "linked"), [
+    ("A 58-year-old woman had invasive ductal carcinoma of the left breast. She underwent a left mastectomy.",
+     {"mastectomy"}),
+    ("A 58-year-old woman had invasive ductal carcinoma of the left breast. She underwent a right mastectomy "
+     "and an appendectomy.", set()),                        # the other side, another organ: not for this cancer
+    ("A 66-year-old man had a laparoscopic cholecystectomy. Two years later a breast carcinoma was found.", set()),
+])
+def test_a_surgery_at_the_cancers_own_site_is_a_cancer_related_surgical_procedure(text, linked):
+    bundle = fhirconv.convert_text(text, name="p.txt", profile="mcode")
+    surgical = {r["code"].get("text") for r in _resources(bundle, "Procedure")
+                if _claims(r) == [f"{MCODE}mcode-cancer-related-surgical-procedure"]}
+    assert surgical == linked
+    for proc in _resources(bundle, "Procedure"):
+        if proc["code"].get("text") in linked:
+            primary = next(r for r in _resources(bundle, "Condition")
+                           if _claims(r) == [f"{MCODE}mcode-primary-cancer-condition"])
+            assert proc["reasonReference"] == [{"reference": f"urn:uuid:{primary['id']}"}]
+        else:
+            assert "reasonReference" not in proc
+    assert not _errors(bundle)

@@ -42,7 +42,7 @@ class Built:
     resources: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     # what the resources do not say but an output profile needs (conform.py): resource id -> facts
-    # (a Condition's tumour role and neoplasm kind, a lab's analyte)
+    # (a Condition's tumour role, neoplasm kind and site, a lab's analyte, a procedure's kind and site)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     _seen: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
@@ -244,7 +244,8 @@ class Builder:
                     out.add(res)
                     concept = self._concept(f.concept)
                     out.tags[res["id"]] = {"role": f.attr("role") or "",
-                                           "neoplasm": (concept.attr("neoplasm") if concept else None) or ""}
+                                           "neoplasm": (concept.attr("neoplasm") if concept else None) or "",
+                                           "site": f.attr("body_site") or "", "laterality": f.attr("laterality") or ""}
             elif f.kind == "finding" and f.assertion in _FINDING_ASSERTIONS:
                 out.add(self._finding(f, h, subject, doc_ref))
             elif f.kind == "lab":
@@ -256,7 +257,11 @@ class Builder:
                     if "tissue" in res["code"]["coding"][0]["display"].lower() if res["code"].get("coding") else False:
                         tissue_results.append(res["id"])
             elif f.kind == "procedure":
-                out.add(self._procedure(f, h, subject, doc_ref))
+                proc = out.add(self._procedure(f, h, subject, doc_ref))
+                concept = self._concept(f.concept)
+                out.tags[proc["id"]] = {"kind": (concept.attr("kind") if concept else None) or "",
+                                        "site": (concept.attr("site") if concept else None) or "",
+                                        "laterality": f.attr("laterality") or ""}
             elif f.kind == "stage" and self.stages:
                 stage = self._stage(f, h, subject, doc_ref, primary if primary and primary.patient == p.index else None)
                 out.add(stage)

@@ -14,7 +14,9 @@ the resources untouched, byte for byte). What each profile claims and adds is da
 * ``mcode`` adds, on top of US Core: confirmed cancers as primary or secondary cancer Conditions (the
   secondary linked to its primary by the extension fhirconv already writes), their Patient as
   CancerPatient, tumour-marker labs as TumorMarkerTest, the stage groups the text gives as
-  CancerStage (the builder writes them only for this profile), and the one-patient collection Bundle.
+  CancerStage (the builder writes them only for this profile), a surgery or biopsy at a primary
+  cancer's own site (same side) as CancerRelatedSurgicalProcedure with that cancer as its reason,
+  and the one-patient collection Bundle.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def _claim(res: dict[str, Any], url: str) -> None:
         res[k] = v
         if k == "id":
             res["meta"] = {"profile": [url]}
+
+
+def _claims(res: dict[str, Any]) -> list[str]:
+    meta = res.get("meta")
+    return list(meta.get("profile", [])) if isinstance(meta, dict) else []
 
 
 def _put_after(res: dict[str, Any], after: str, key: str, value: Any) -> None:
@@ -188,6 +195,14 @@ class _Mcode:
                     and "meta" in res and any(k in res for k in self.rules["tumor_marker_values"]):
                 _claim(res, self.url(self.rules["tumor_marker"]))
                 counts["tumor_marker"] += 1
+        primaries = [r for r in built.resources if _claims(r) == [self.url(self.rules["primary_cancer"])]]
+        for res in built.resources:
+            if res["resourceType"] == "Procedure" and "meta" in res:
+                target = self._operated_cancer(res, built.tags, primaries)
+                if target is not None:
+                    _put_after(res, "subject", "reasonReference", [{"reference": f"urn:uuid:{target['id']}"}])
+                    _claim(res, self.url(self.rules["surgical_procedure"]))
+                    counts["surgical_procedure"] += 1
         patients = [r for r in built.resources if r["resourceType"] == "Patient"]
         for res in patients:
             if f"urn:uuid:{res['id']}" in cancer_patients:
@@ -200,6 +215,22 @@ class _Mcode:
                 self.out.notes.append(f"mcode: {rtype} {why}")
         if not cancer_patients:
             self.out.notes.append("mcode: no confirmed cancer, so no mCODE profile beyond US Core")
+
+    def _operated_cancer(self, proc: dict[str, Any], tags: dict[str, dict[str, str]],
+                         primaries: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The primary cancer a surgical procedure or biopsy was done on: the one of its patient at the
+        procedure's own site, on the same side where both sides are known; else None (not linked)."""
+        own = tags.get(proc["id"], {})
+        if own.get("kind") not in self.rules["surgical_kinds"] or not own.get("site"):
+            return None
+        for cond in primaries:
+            t = tags.get(cond["id"], {})
+            if cond["subject"] != proc["subject"] or t.get("site") != own["site"]:
+                continue
+            if t.get("laterality") and own.get("laterality") and t["laterality"] != own["laterality"]:
+                continue
+            return cond
+        return None
 
     def _cancer(self, res: dict[str, Any], tags: dict[str, str]) -> str | None:
         """primary_cancer / secondary_cancer for a confirmed cancer, else None."""
