@@ -14,7 +14,7 @@ went wrong. The contracts:
 * push      a dry-run push of any JSON value (what ``push --dry-run`` does with a file) returns a
             report or raises PushError; it contacts no server.
 
-Inputs are mutations of a corpus (the seeds and golden bundles; the development set and the
+Inputs are mutations of a corpus (the seeds, golden bundles and IG examples; the development set and the
 published FHIR examples in ../shared/ when present and ``FHIRCONV_FUZZ_CORPUS`` is not ``repo``),
 made by a ``random.Random`` so that a seed reproduces an input exactly. Inputs kept in the repo
 are made from the repo's own corpus (or written by hand): ../shared/ is not ours to copy.
@@ -66,6 +66,7 @@ def texts() -> tuple[str, ...]:
 @cache
 def jsons() -> tuple[str, ...]:
     files = sorted((ROOT / "tests" / "golden").glob("*.json"))
+    files += sorted((ROOT / "tests" / "data" / "ig-examples").glob("*.json"))   # profile claims to break
     ex = _shared("fhir-examples")
     if ex:
         files += sorted(p for p in ex.rglob("*.json") if p.stat().st_size < 200_000)
