@@ -89,3 +89,27 @@ def test_convert_push_takes_every_push_option(fhir_server: FhirTestServer, tmp_p
     # a push option without --push is a usage error, not silently ignored
     lone = run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", "--max-entries", "7", cwd=tmp_path)
     assert lone.returncode == 2 and "--push" in lone.stderr
+
+
+def test_profiled_bundles_push_and_keep_their_claims(fhir_server: FhirTestServer, tmp_path: Path) -> None:
+    """--profile mcode writes collections with profile claims and data-absent-reason extensions: the
+    server's R4 validation accepts every entry, and what it stores still claims its profile."""
+    out = tmp_path / "out"
+    r = run_fhirconv("convert", str(SEEDS), "--out", str(out), "-q", "--profile", "mcode", "--push",
+                     fhir_server.base, "--no-journal", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    expected: dict[str, int] = {t: 0 for t in TYPES}
+    claimed: list[tuple[str, str, list[str]]] = []
+    for p in sorted(out.glob("0*.json")):
+        bundle = json.loads(p.read_text())
+        assert bundle["type"] == "collection"
+        for e in bundle["entry"]:
+            res = e["resource"]
+            expected[res["resourceType"]] += 1
+            if "meta" in res:
+                claimed.append((res["resourceType"], res["id"], res["meta"]["profile"]))
+    assert all_counts(fhir_server) == expected
+    assert claimed
+    for rtype, rid, profiles in claimed[:20]:
+        stored = fhir_server.read(f"{rtype}/{rid}")
+        assert stored is not None and stored.get("meta", {}).get("profile") == profiles, (rtype, rid)
