@@ -14,7 +14,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from fhirconv.validate import _profiles
+from fhirconv.validate import _elements, _profiles
 
 KINDS = ("missing required element", "wrong pattern (category)", "wrong fixed value", "code outside a binding",
          "missing slice member", "broken constraint")
@@ -99,7 +99,7 @@ def _element_mutants(resource: dict[str, Any], url: str, profile: dict[str, Any]
             made.append((KINDS[1], mutant(recode)))
         if "fixed" in e:
             made.append((KINDS[2], mutant(recode)))
-        if "binding" in e and _profiles.value_set(e["binding"]) is not None:
+        if "binding" in e and _elements.value_set(e["binding"]) is not None:
             made.append((KINDS[3], mutant(recode)))
         for kind, m in made:
             if m is not None:

@@ -25,12 +25,13 @@ not ship, or another version of one it ships, is information ("not validated").
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
 from ..model import Issue, Severity
 from . import _data
+from . import _elements as el
+from ._invariants import empty_fails
 from ._walk import Context, Res
 
 LAYER = "profile"
@@ -50,32 +51,6 @@ def profiles() -> dict[str, Any]:
     return shipped
 
 
-@cache
-def value_set(url: str) -> frozenset[tuple[str, str]] | None:
-    """(system, code) pairs of a value set a profile binds to (required), None if not expanded offline."""
-    vs = _data.profiles()["valueSets"].get(url)
-    return None if vs is None else frozenset((system, code) for system, codes in vs.items() for code in codes)
-
-
-@cache
-def _codes(pairs: frozenset[tuple[str, str]]) -> frozenset[str]:
-    return frozenset(code for _s, code in pairs)
-
-
-def _in_value_set(value: Any, pairs: frozenset[tuple[str, str]]) -> bool | None:
-    """Whether a code, Coding or CodeableConcept is in the value set; None if it is none of those."""
-    if isinstance(value, str):
-        return value in _codes(pairs)
-    if not isinstance(value, dict):
-        return None
-    if "coding" in value or "text" in value:
-        codings = value.get("coding")
-        return any(_in_value_set(c, pairs) for c in codings) if isinstance(codings, list) else False
-    if "code" in value or "system" in value:
-        return (value.get("system"), value.get("code")) in pairs
-    return None
-
-
 def resolve(name: str) -> str | None:
     """A profile's canonical URL from its URL (with or without ``|version``), its id (the URL's last
     part: ``mcode-primary-cancer-condition``) or its name (``PrimaryCancerCondition``)."""
@@ -85,70 +60,6 @@ def resolve(name: str) -> str | None:
     by_name = {p["name"].lower(): u for u, p in profiles().items()}
     by_id = {u.rsplit("/", 1)[-1].lower(): u for u in profiles()}
     return by_id.get(name.lower()) or by_name.get(name.lower())
-
-
-def _segments(element_id: str) -> list[tuple[str, str | None]]:
-    out = []
-    for part in element_id.split(".")[1:]:
-        name, _, slice_name = part.partition(":")
-        out.append((name, slice_name or None))
-    return out
-
-
-def _children(items: list[tuple[Any, str]], name: str) -> list[tuple[Any, str, str]]:
-    """(value, location, choice type suffix) of the ``name`` children of each item."""
-    out: list[tuple[Any, str, str]] = []
-    for obj, loc in items:
-        if not isinstance(obj, dict):
-            continue
-        stem = name[:-3] if name.endswith("[x]") else name
-        keys = [k for k in obj if k.lstrip("_").startswith(stem) and k.lstrip("_")[len(stem):][:1].isupper()] \
-            if name.endswith("[x]") else [k for k in (name, "_" + name) if k in obj]
-        if len(keys) == 2 and not name.endswith("[x]"):
-            keys = [name]                   # a primitive and its extensions: one element
-        keys = [k for k in keys if not (k.startswith("_") and k[1:] in obj)]
-        for key in keys:
-            bare = key.lstrip("_")
-            suffix = bare[len(stem):] if name.endswith("[x]") else ""
-            value = obj[key]
-            if isinstance(value, list):
-                out.extend((v, f"{loc}.{key}[{i}]", suffix) for i, v in enumerate(value))
-            else:
-                out.append((value, f"{loc}.{key}", suffix))
-    return out
-
-
-def _contains(value: Any, pattern: Any) -> bool:
-    if isinstance(value, list) and not isinstance(pattern, list):
-        return any(_contains(v, pattern) for v in value)     # a path that gives a collection
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(k in value and _contains(value[k], p) for k, p in pattern.items())
-    if isinstance(pattern, list):
-        items = value if isinstance(value, list) else [value]
-        return all(any(_contains(v, p) for v in items) for p in pattern)
-    return bool(value == pattern)
-
-
-class _OfType:
-    """A slice discriminated by type: an item belongs if it (or its resource) is of one of these types."""
-
-    def __init__(self, types: tuple[str, ...]) -> None:
-        self.types = types
-
-
-class _Conforms:
-    """A slice discriminated by profile: an item belongs if its resource (or, with ``resolve``, the
-    resource its reference points to) meets one of these profiles."""
-
-    def __init__(self, urls: tuple[str, ...], resolve: bool = False) -> None:
-        self.urls, self.resolve = urls, resolve
-
-
-class _CannotJudge(Exception):
-    """An item's slice cannot be told offline (its reference points outside the input)."""
-
-
-_RESOLVE = ("resolve()", "$this.resolve()", "reference.resolve()")
 
 
 class _Shared:
@@ -189,31 +100,12 @@ class _Shared:
                    and not any(i.severity == Severity.ERROR for i in self.run(res, url)) for url in known)
 
 
-class _InValueSet:
-    """A slice discriminated by a required binding: an item belongs if its value is in the value set."""
-
-    def __init__(self, pairs: frozenset[tuple[str, str]]) -> None:
-        self.pairs = pairs
-
-
-def _matches(value: Any, want: Any) -> bool:
-    if isinstance(want, _InValueSet):
-        items = value if isinstance(value, list) else [value]
-        return any(_in_value_set(v, want.pairs) for v in items)
-    return _contains(value, want)
-
-
-def _type_suffix(code: str) -> str:
-
-    return code[:1].upper() + code[1:]
-
-
 @cache
 def _plan(url: str) -> list[tuple[dict[str, Any], list[tuple[str, str | None]]]]:
     """A profile's elements outside slices, with their parsed paths (the slices: the slicing pass)."""
     out = []
     for e in profiles()[url]["elements"][1:]:
-        segments = _segments(e["id"])
+        segments = el.segments(e["id"])
         if all(s is None for _, s in segments):
             out.append((e, segments))
     return out
@@ -241,7 +133,7 @@ class _Checker:
         got = self._memo.get(key)
         if got is None:             # each parent path is walked once per resource, not once per child
             parent = self._instances(segments[:-1]) if segments else None
-            got = [(v, loc) for v, loc, _ in _children(parent, key[-1])] if parent is not None \
+            got = [(v, loc) for v, loc, _ in el.children(parent, key[-1])] if parent is not None \
                 else [(self.res.data, self.res.loc)]
             self._memo[key] = got
         return got
@@ -263,7 +155,7 @@ class _Checker:
 
     def _element(self, e: dict[str, Any], name: str, parents: list[tuple[Any, str]]) -> None:
         for parent, ploc in parents:
-            found = _children([(parent, ploc)], name)
+            found = el.children([(parent, ploc)], name)
             n, top = len(found), e["max"]
             if n < e["min"]:
                 self._add(Severity.ERROR, f"{ploc}.{name}", f"{e['path']} is required (min {e['min']}), "
@@ -276,9 +168,9 @@ class _Checker:
             for value, loc, suffix in found:
                 if "fixed" in e and value != e["fixed"]:
                     self._add(Severity.ERROR, loc, f"{e['path']} must be {e['fixed']!r}", "value")
-                if "pattern" in e and not _contains(value, e["pattern"]):
+                if "pattern" in e and not el.contains(value, e["pattern"]):
                     self._add(Severity.ERROR, loc, f"{e['path']} must contain {e['pattern']!r}", "value")
-                if suffix and "types" in e and suffix not in {_type_suffix(t) for t in e["types"]}:
+                if suffix and "types" in e and suffix not in {el.type_suffix(t) for t in e["types"]}:
                     self._add(Severity.ERROR, loc, f"{e['path']} may be {'|'.join(e['types'])}, not {suffix}",
                               "value")
                 if "binding" in e:
@@ -295,10 +187,10 @@ class _Checker:
                                   "value")
 
     def _binding(self, e: dict[str, Any], value: Any, loc: str) -> None:
-        pairs = value_set(e["binding"])
+        pairs = el.value_set(e["binding"])
         if pairs is None:
             self.unchecked.add(f"the binding of {e['id']} to {e['binding']} (not expandable offline)")
-        elif _in_value_set(value, pairs) is False:
+        elif el.in_value_set(value, pairs) is False:
             codes = sorted(code for _s, code in pairs)
             shown = "|".join(codes[:8]) + ("|..." if len(codes) > 8 else "")
             self._add(Severity.ERROR, loc, f"{e['path']} must come from the required value set {e['binding']} "
@@ -309,7 +201,7 @@ class _Checker:
         ref = value.get("reference") if isinstance(value, dict) else None
         if not isinstance(ref, str):
             return
-        kind = self.targets.get(ref) or _reference_type(ref)
+        kind = self.targets.get(ref) or el.reference_type(ref)
         if kind is None:
             return
         allowed = e["targets"]
@@ -332,12 +224,12 @@ class _Checker:
         if len(rules) < len(slices):
             return
         for parent, ploc in parents:
-            found = _children([(parent, ploc)], name)
+            found = el.children([(parent, ploc)], name)
             claimed = [False] * len(found)
             try:
                 hits_by_slice = [[i for i, (v, _, suffix) in enumerate(found)
                                   if all(self._hit(v, suffix, p, x) for p, x in match)] for _, match in rules]
-            except _CannotJudge:
+            except el.CannotJudge:
                 self.unchecked.add(f"the slices of {root['id']} (a reference points outside the input)")
                 continue
             for (s, _match), hits in zip(rules, hits_by_slice, strict=True):
@@ -370,7 +262,7 @@ class _Checker:
             parts = e["id"][len(prefix):].split(".")
             parents = items
             for part in parts[:-1]:
-                parents = [(v, loc) for v, loc, _ in _children(parents, part)]
+                parents = [(v, loc) for v, loc, _ in el.children(parents, part)]
             self._element(e, parts[-1], parents)
             if "slicing" in e:
                 self._slices(e, parts[-1], parents)
@@ -378,20 +270,20 @@ class _Checker:
     def _hit(self, value: Any, suffix: str, path: str, want: Any) -> bool:
         """Whether an item (its value, and its type if it is a choice) belongs to a slice by one
         discriminator."""
-        if isinstance(want, _OfType):
+        if isinstance(want, el.OfType):
             if path == "$this":
                 if suffix:
-                    return suffix in {_type_suffix(t) for t in want.types}
+                    return suffix in {el.type_suffix(t) for t in want.types}
                 return isinstance(value, dict) and value.get("resourceType") in want.types
-            return any(isinstance(v, dict) and v.get("resourceType") in want.types for v in _at(value, path))
-        if isinstance(want, _Conforms):
+            return any(isinstance(v, dict) and v.get("resourceType") in want.types for v in el.at(value, path))
+        if isinstance(want, el.Conforms):
             if want.resolve:
                 target = self.shared.resolve(value)
                 if target is None:
-                    raise _CannotJudge
+                    raise el.CannotJudge
                 return bool(self.shared.conforms(target, want.urls))
-            return any(isinstance(v, dict) and self.shared.conforms(v, want.urls) for v in _at(value, path))
-        return _matches(_at(value, path), want)
+            return any(isinstance(v, dict) and self.shared.conforms(v, want.urls) for v in el.at(value, path))
+        return el.matches(el.at(value, path), want)
 
     def _slice_match(self, s: dict[str, Any], discriminators: list[dict[str, str]]) -> list[tuple[str, Any]] | None:
         """(path, value) pairs an item must contain to belong to slice ``s``; None if not derivable."""
@@ -404,19 +296,19 @@ class _Checker:
                 types += [profiles()[u]["type"] for u in element.get("profiles", []) if u in profiles()]
                 if not types:
                     return None
-                match.append((path, _OfType(tuple(types))))
+                match.append((path, el.OfType(tuple(types))))
                 continue
-            if d["type"] == "profile" and path in _RESOLVE:        # the referenced resource meets a profile
+            if d["type"] == "profile" and path in el.RESOLVE:        # the referenced resource meets a profile
                 element = s
                 urls = s.get("targetProfiles") or []
                 if not urls or not all(u in profiles() for u in urls):
                     return None
-                match.append((path, _Conforms(tuple(urls), resolve=True)))
+                match.append((path, el.Conforms(tuple(urls), resolve=True)))
                 continue
             if d["type"] == "profile" and element is not None and element.get("profiles"):
                 if not all(u in profiles() for u in element["profiles"]):
                     return None
-                match.append((path, _Conforms(tuple(element["profiles"]))))
+                match.append((path, el.Conforms(tuple(element["profiles"]))))
                 continue
             if d["type"] not in ("value", "pattern"):
                 return None
@@ -426,10 +318,10 @@ class _Checker:
             if want is None and path == "url" and s.get("profiles"):
                 want = s["profiles"][0]
             if want is None and element is not None and "binding" in element:
-                pairs = value_set(element["binding"])       # a required binding discriminates the slice
+                pairs = el.value_set(element["binding"])       # a required binding discriminates the slice
                 if pairs is None:
                     return None
-                match.append((path, _InValueSet(pairs)))
+                match.append((path, el.InValueSet(pairs)))
                 continue
             if want is None:
                 return None
@@ -437,7 +329,7 @@ class _Checker:
         return match
 
     def _constraint(self, c: dict[str, str]) -> None:
-        segments = _segments(c["id"])
+        segments = el.segments(c["id"])
         nodes = self._instances(segments) if segments else [(self.res.data, self.res.loc)]
         if nodes is None:                   # inside a slice: on the items the slice matched
             last = max(i for i, (_, sl) in enumerate(segments) if sl is not None)
@@ -449,7 +341,7 @@ class _Checker:
                 return
             nodes = items
             for name, _ in segments[last + 1:]:
-                nodes = [(v, loc) for v, loc, _ in _children(nodes, name)]
+                nodes = [(v, loc) for v, loc, _ in el.children(nodes, name)]
         from ._invariants import evaluate
 
         base = c["path"] if segments else self.res.type
@@ -459,44 +351,9 @@ class _Checker:
             except Exception:  # noqa: BLE001 - fhirpathpy raises plain Exceptions on what it cannot do
                 self.unchecked.add(f"constraint {c['key']} (fhirpathpy cannot evaluate it)")
                 continue
-            if result == [False] or (result == [] and _empty_fails(c["expression"])):
+            if result == [False] or (result == [] and empty_fails(c["expression"])):
                 self._add(_SEVERITY.get(c["severity"], Severity.ERROR), loc, f"{c['key']}: {c['human']}",
                           "invariant")
-
-
-_TYPED = re.compile(r"\b(as|is|ofType)\b")
-
-
-def _empty_fails(expression: str) -> bool:
-    """A constraint holds only when it evaluates to true, so an empty result is a failure (``telecom or
-    endpoint`` with neither). Not where the expression tests types: plain JSON does not tell a dateTime
-    from a string, so ``($this as dateTime)`` is empty here where it is not for the HL7 validator."""
-    return not _TYPED.search(expression)
-
-
-def _reference_type(ref: str) -> str | None:
-    """The resource type a literal reference names (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``)."""
-    parts = ref.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
-        return parts[-2]
-    return None
-
-
-def _at(value: Any, path: str) -> Any:
-
-    """The values at a dotted discriminator path, as FHIRPath gives them (a collection)."""
-    if path == "$this":
-        return value
-    items = [value]
-    for part in path.split("."):
-        nxt: list[Any] = []
-        for item in items:
-            got = item.get(part) if isinstance(item, dict) else None
-            nxt.extend(got if isinstance(got, list) else [] if got is None else [got])
-        items = nxt
-    return items
 
 
 def check(ctx: Context, requested: tuple[str, ...] = ()) -> list[Issue]:
