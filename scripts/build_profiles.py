@@ -309,18 +309,8 @@ def build(package_dirs: list[Path], us_core: Path, r4: Path, tho: Path) -> dict[
         if path.name.startswith(("ValueSet-", "CodeSystem-")):
             terms.add(json.loads(path.read_text(encoding="utf-8")))
     terms.load_r4(r4)
-    wanted = sorted({e["binding"] for p in profiles.values() for e in p["elements"] if "binding" in e})
-    valuesets: dict[str, dict[str, list[str]]] = {}
-    unexpandable = []
-    for url in wanted:
-        codes = terms.expand(url)
-        if codes is None or not codes or len(codes) > MAX_EXPANSION:
-            unexpandable.append(url)
-            continue
-        by_system: dict[str, list[str]] = {}
-        for system, code in sorted(codes):
-            by_system.setdefault(system, []).append(code)
-        valuesets[url] = by_system
+    wanted = {e["binding"] for p in profiles.values() for e in p["elements"] if "binding" in e}
+    valuesets, unexpandable = terms.expansions(wanted, MAX_EXPANSION)
     return {"sources": sources, "profiles": dict(sorted(profiles.items())), "valueSets": valuesets,
             "unexpandable": unexpandable}
 
