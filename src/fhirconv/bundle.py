@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from .build import NAMESPACE
+from ._build_base import NAMESPACE
 
 BUNDLE_TYPES = ("transaction", "collection")
 
