@@ -217,3 +217,22 @@ def test_a_surgery_at_the_cancers_own_site_is_a_cancer_related_surgical_procedur
         else:
             assert "reasonReference" not in proc
     assert not _errors(bundle)
+
+
+HISTOLOGY = f"{MCODE}mcode-histology-morphology-behavior"
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("A 58-year-old woman had invasive ductal carcinoma of the left breast.", "82711006"),
+    ("A 70-year-old man had adenocarcinoma of the prostate.", "35917007"),
+    ("A 58-year-old woman had breast cancer.", None),              # the name gives no histology: none written
+])
+def test_the_histology_a_cancers_name_gives_is_its_histology_morphology_behavior(text, code):
+    bundle = fhirconv.convert_text(text, name="h.txt", profile="mcode")
+    primary = next(r for r in _resources(bundle, "Condition")
+                   if _claims(r) == [f"{MCODE}mcode-primary-cancer-condition"])
+    got = [e["valueCodeableConcept"]["coding"][0]["code"] for e in primary["extension"] if e["url"] == HISTOLOGY]
+    assert got == ([code] if code else [])
+    assert not _errors(bundle)
+    plain = fhirconv.convert_text(text, name="h.txt")
+    assert not any(e["url"] == HISTOLOGY for r in _resources(plain, "Condition") for e in r.get("extension", []))

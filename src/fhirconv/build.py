@@ -154,9 +154,14 @@ class Builder(BuilderBase):
                     cond_ids[i] = res["id"]
                     out.add(res)
                     concept = self._concept(f.concept)
+                    # the histology: of the concept the Condition is coded with (a metastasis without a
+                    # concept of its own carries its primary's)
+                    coded = concept or (self._concept(primary.concept) if primary and f.attr("role") == "metastasis"
+                                        else None)
                     out.tags[res["id"]] = {"role": f.attr("role") or "",
                                            "neoplasm": (concept.attr("neoplasm") if concept else None) or "",
-                                           "site": f.attr("body_site") or "", "laterality": f.attr("laterality") or ""}
+                                           "site": f.attr("body_site") or "", "laterality": f.attr("laterality") or "",
+                                           "morphology": (coded.attr("morphology") if coded else None) or ""}
             elif f.kind == "finding" and f.assertion in _FINDING_ASSERTIONS:
                 out.add(self._finding(f, h, subject, doc_ref))
             elif f.kind == "lab":

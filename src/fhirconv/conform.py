@@ -15,7 +15,9 @@ the resources untouched, byte for byte). What each profile claims and adds is da
   secondary linked to its primary by the extension fhirconv already writes), their Patient as
   CancerPatient, tumour-marker labs as TumorMarkerTest, the stage groups the text gives as
   CancerStage (the builder writes them only for this profile), a surgery or biopsy at a primary
-  cancer's own site (same side) as CancerRelatedSurgicalProcedure with that cancer as its reason,
+  cancer's own site (same side) as CancerRelatedSurgicalProcedure with that cancer as its reason, the
+  histology a cancer's name gives (infiltrating duct carcinoma, adenocarcinoma ...) as its
+  histology-morphology-behavior extension,
   and the one-patient collection Bundle.
 """
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .build import Built
+from .mappings import Mappings
 
 PROFILES = ("none", "us-core", "mcode")
 
@@ -39,16 +42,17 @@ class Conformed:
     bundle_profile: str | None = None
 
 
-def conform(built: Built, profile: str, rules: dict[str, Any]) -> Conformed:
-    """Make ``built.resources`` claim and meet ``profile`` (in place)."""
+def conform(built: Built, profile: str, mappings: Mappings) -> Conformed:
+    """Make ``built.resources`` claim and meet ``profile`` (in place), by ``mappings/profiles.yaml``."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     out = Conformed()
     if profile == "none":
         return out
+    rules = mappings.rule("profiles") or {}
     _UsCore(rules["us-core"], out).apply(built)
     if profile == "mcode":
-        _Mcode(rules["mcode"], out).apply(built)
+        _Mcode(rules["mcode"], out, mappings).apply(built)
     return out
 
 
@@ -171,8 +175,8 @@ class _UsCore:
 
 
 class _Mcode:
-    def __init__(self, rules: dict[str, Any], out: Conformed) -> None:
-        self.rules, self.out = rules, out
+    def __init__(self, rules: dict[str, Any], out: Conformed, mappings: Mappings) -> None:
+        self.rules, self.out, self.maps = rules, out, mappings
 
     def url(self, name: str) -> str:
         return f"{self.rules['base']}{name}"
@@ -185,6 +189,7 @@ class _Mcode:
             if res["resourceType"] == "Condition":
                 kind = self._cancer(res, tags)
                 if kind:
+                    self._histology(res, tags.get("morphology", ""))
                     _claim(res, self.url(self.rules[kind]))
                     cancer_patients.add(res["subject"]["reference"])
                     counts[kind] += 1
@@ -215,6 +220,17 @@ class _Mcode:
                 self.out.notes.append(f"mcode: {rtype} {why}")
         if not cancer_patients:
             self.out.notes.append("mcode: no confirmed cancer, so no mCODE profile beyond US Core")
+
+    def _histology(self, cond: dict[str, Any], key: str) -> None:
+        """The histology the diagnosis names (its concept's ``morphology``, mappings/morphologies.tsv) as
+        mCODE's histology-morphology-behavior extension; none when the name gives no confirmed one."""
+        morphology = self.maps.get(key) if key else None
+        if morphology is None or not morphology.coded:
+            return
+        ext = {"url": self.rules["histology_extension"], "valueCodeableConcept": {
+            "coding": [{"system": morphology.system, "code": morphology.code, "display": morphology.display}],
+            "text": morphology.display}}
+        cond["extension"] = [ext, *cond.get("extension", [])]
 
     def _operated_cancer(self, proc: dict[str, Any], tags: dict[str, dict[str, str]],
                          primaries: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -30,13 +30,13 @@ from .validate._terminology import dicom_problem, loinc_problem, sctid_problem
 
 # attrs whose value names another concept
 REFERENCE_ATTRS = {"site": "body_site.", "secondary": "disorder.", "parent": "body_site.", "broader": "",
-                   "absent": "finding."}
+                   "absent": "finding.", "morphology": "morphology."}
 KNOWN_ATTRS = {
     "neoplasm", "site", "sites", "absent", "secondary", "parent", "paired", "laterality", "class", "kind", "broader",
     "analyte",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "note",
     "region", "type", "group", "system_name", "specimen", "components", "sample", "generated", "refers",
-    "lexicon",
+    "lexicon", "morphology",
 }
 
 

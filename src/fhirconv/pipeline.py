@@ -88,7 +88,7 @@ class Pipeline:
         built = self.builder.build(ex)
         budget.check("building the resources")
         report.warnings.extend(built.warnings)
-        conformed = conform(built, self.profile, self.mappings.rule("profiles") or {})
+        conformed = conform(built, self.profile, self.mappings)
         report.notes.extend(conformed.notes)
         bundle = make_bundle(built.resources, content_hash(doc.original), self.bundle_type,
                              profile=conformed.bundle_profile if self.bundle_type == "collection" else None)
