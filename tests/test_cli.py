@@ -329,3 +329,19 @@ def test_an_internal_error_is_one_line_and_exit_70_and_debug_shows_the_traceback
         cli.main()
     r = run_cli("--debug", "validate", "-", stdin=b"{}")          # the flag itself is accepted
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_validate_json_names_the_profile_a_finding_is_against(tmp_path):
+    patient = {"resourceType": "Patient", "id": "p", "identifier": [{"system": "urn:x", "value": "1"}],
+               "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]}}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(patient))
+    r = run_cli("validate", str(path), "--json", "--profile", "us-core")
+    assert r.returncode == 1
+    outcome = json.loads(r.stdout)
+    gender = next(i for i in outcome["issue"] if i.get("expression") == ["Patient.gender"])
+    assert gender["severity"] == "error" and "USCorePatientProfile" in gender["details"]["text"]
+    assert {"url": "https://fhirconv.readthedocs.io/fhir/StructureDefinition/validation-profile",
+            "valueCanonical": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"} \
+        in gender["extension"]
+    assert not [i for i in fhirconv.validate(outcome) if i.severity.value in ("error", "fatal")]

@@ -158,7 +158,8 @@ class Issue:
 
     ``location`` is a FHIRPath-like expression (e.g. ``Bundle.entry[3].resource.code``);
     ``layer`` names the validation layer that raised it (model, schema, invariant,
-    binding, reference, terminology).
+    binding, reference, terminology, spec, profile); ``profile``, for the profile layer, the
+    profile the finding is against.
     """
 
     severity: Severity
@@ -166,10 +167,14 @@ class Issue:
     message: str
     layer: str = ""
     code: str = "invalid"       # OperationOutcome issue-type code
+    profile: str = ""           # the profile layer's: the profile (url|version) the resource failed
 
     def to_dict(self) -> dict[str, str]:
-        return {"severity": self.severity.value, "code": self.code, "location": self.location,
-                "message": self.message, "layer": self.layer}
+        out = {"severity": self.severity.value, "code": self.code, "location": self.location,
+               "message": self.message, "layer": self.layer}
+        if self.profile:
+            out["profile"] = self.profile
+        return out
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Bundle of them for several inputs.
 
 Each issue: ``severity``, ``code`` (R4 issue-type), ``details.text`` (the message), ``expression``
-(the FHIRPath-like location) and the fhirconv layer that found it in an extension.
+(the FHIRPath-like location), the fhirconv layer that found it in an extension, and, for a
+profile's finding, the profile (``url|version``) in another.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..model import Issue
 BASE = "https://fhirconv.readthedocs.io/fhir/StructureDefinition/"
 LAYER_URL = BASE + "validation-layer"
 SOURCE_URL = BASE + "validated-input"
+PROFILE_URL = BASE + "validation-profile"
 ISSUE_TYPES = frozenset("""invalid structure required value invariant security login unknown expired forbidden
 suppressed processing not-supported duplicate multiple-matches not-found deleted too-long code-invalid extension
 too-costly business-rule conflict transient lock-error no-store exception timeout incomplete throttled
@@ -30,6 +32,8 @@ def _issue(i: dict[str, str]) -> dict[str, Any]:
         "code": i["code"] if i["code"] in ISSUE_TYPES else "processing",
         "details": {"text": i["message"]},
     }
+    if i.get("profile"):
+        out["extension"].append({"url": PROFILE_URL, "valueCanonical": i["profile"]})
     if i["location"]:
         out["expression"] = [i["location"]]
     return out

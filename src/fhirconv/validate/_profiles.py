@@ -123,7 +123,8 @@ class _Checker:
         self.unchecked: set[str] = set()
 
     def _add(self, severity: Severity, loc: str, message: str, code: str = "structure") -> None:
-        self.issues.append(Issue(severity, loc, f"{self.name}: {message}", LAYER, code))
+        self.issues.append(Issue(severity, loc, f"{self.name}: {message}", LAYER, code,
+                                 f"{self.url}|{self.profile['version']}"))
 
     def _instances(self, segments: list[tuple[str, str | None]]) -> list[tuple[Any, str]] | None:
         """The instances at a path of plain (unsliced) segments, or None if a segment is a slice."""
