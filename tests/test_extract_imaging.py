@@ -23,6 +23,11 @@ def studies(text: str) -> list[str]:
     # a sequence is part of the examination reported, or the examination when none is
     ("MRI of the spine showed cord compression. On T2-weighted images the cord was swollen.", ["MR"]),
     ("On T2-weighted images there was a hyperintense lesion in the pons.", ["MR"]),
+    # the same modality twice in one sentence: one examination named twice, unless a repeat lies between
+    ("Magnetic resonance imaging (MRI) of the pelvis showed a mass.", ["MR"]),
+    ("Pelvic MRI showed a 4 cm mass; follow-up MR imaging after chemotherapy showed a 2 cm mass.", ["MR", "MR"]),
+    ("An ultrasound scan showed gallstones and a repeat ultrasound two days later showed a dilated duct.",
+     ["US", "US"]),
 ])
 def test_imaging_examinations_counted_once(text, expected):
     assert studies(text) == expected

@@ -181,7 +181,7 @@ class Extractor:
             if lat in ("left", "right"):
                 self.sites.note_side(p, self.sites.site(st)[0], lat)
         labs: list[Match] = []
-        modal_seen: set[str] = set()
+        modal_seen: dict[str, int] = {}      # modality concept -> where its last mention ends
         for mt in sv.matches:
             cat = self.concepts.category(mt)
             if cat == "body_site":
@@ -375,7 +375,7 @@ class Extractor:
                             sv.sent.section, tuple(attrs)))
 
     def _imaging(self, sv: SentenceView, p: PatientState, mt: Match, concept: Concept, assertion: Assertion,
-                 span: Span, base: list[tuple[str, Any]], seen: set[str]) -> None:
+                 span: Span, base: list[tuple[str, Any]], seen: dict[str, int]) -> None:
         text = sv.text
         r = self.rules
         on_exam = _ON_EXAM.search(text[max(0, mt.start - 30):mt.start])
@@ -390,8 +390,8 @@ class Extractor:
             return
         if _GUIDED.search(text[mt.end:mt.end + 12]) or _GUIDANCE_BEFORE.search(text[max(0, mt.start - 20):mt.start]):
             return
-        if concept.key in seen:
-            return  # "magnetic resonance imaging (MRI)": one examination named twice
+        if concept.key in seen and not r.exam_repeat.search(text, seen[concept.key], mt.start):
+            return  # "magnetic resonance imaging (MRI)": one examination named twice (not "... ; follow-up MRI")
         if concept.attr("refers") and (any(self.maps[k].code == concept.code for k in seen) or any(
                 f.attr("modality") == concept.code for f in p.of_kind("imaging"))):
             return  # "On T2-weighted images ...": a sequence or view of the examination already reported
@@ -404,7 +404,7 @@ class Extractor:
             return  # the modality is talked about, no examination is reported
         if not acted and any(f.attr("modality") == concept.code for f in p.of_kind("imaging")):
             return  # "the diagnosis on CT was ...": refers back to the examination already reported
-        seen.add(concept.key)
+        seen[concept.key] = mt.end
         # the examined region: "brain MRI", "CT of the chest and abdomen", "ultrasound of the neck"
         region = [self.sites.site(st)[0] for st in sv.sites if 0 <= mt.start - st.end <= 3
                   and not any(o.start <= st.start and st.end <= o.end for o in sv.matches
