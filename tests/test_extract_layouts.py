@@ -32,6 +32,16 @@ def test_teaching_case_header_block(header):
     assert demographics(ex) == ("male", 63)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Patient: 57 years, female\nClinical History\nProgressive dyspnoea.\nImaging Findings\nA large "
+     "pleural effusion.", ("female", 57)),                 # the header block opens the text
+    ("Fever in an infant\nPatient: 8 months, male\nClinical History\nFever and a rash.", ("male", 8)),
+])
+def test_a_header_block_gives_the_age_and_sex(text, expected):
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.SINGLE_CASE and demographics(ex) == expected
+
+
 def test_introduction_without_a_determiner():
     ex = extract_text("Clinical History\n44-year-old woman with asthma presented with wheeze.")
     assert demographics(ex) == ("female", 44)
@@ -123,6 +133,9 @@ def test_cited_patients_give_no_facts(cited):
     "Two cases of gout. Case A: A 70-year-old man had a swollen knee. Case B: A 55-year-old woman had fever.",
     "Two cases of gout. The first patient, a 70-year-old man, had a swollen knee. The second patient, a "
     "55-year-old woman, had fever.",
+    # an ordinal with the age in apposition, the noun left out
+    "Two cases of gout. The first, a 70-year-old man, had a swollen knee. The second, a 55-year-old woman, "
+    "had fever.",
 ])
 def test_case_series_introduced_in_running_text(text):
     ex = extract_text(text)

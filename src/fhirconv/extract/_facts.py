@@ -155,7 +155,13 @@ class Extractor:
             found = find_age(text, r.age, r.age_units, r.number_words)
             if found:
                 p.age = (found[0], found[1], span_of(doc, sv, found[2], found[3]))
-        header = r.patient_header.search(text) if sv.sent.section == "case" else None
+        # a header block opens the case, or the whole text when a teaching case starts with it
+        header = r.patient_header.search(text) if sv.sent.section in ("case", "title") else None
+        if header and p.age is None:            # "Patient: 57 years, female", "Age: 63"
+            g = "age" if header.groupdict().get("age") else "age2"
+            if header.groupdict().get(g):
+                unit = r.age_units.get((header.groupdict().get("unit") or "year").lower(), "a")
+                p.age = (float(header.group(g)), unit, span_of(doc, sv, header.start(g), header.end(g)))
         if header and p.sex is None:
             g = "sex" if header.group("sex") else "sex2"
             word = (header.group(g) or "").lower()
