@@ -32,3 +32,18 @@ def test_a_term_in_ness_takes_no_plural_but_others_do():
     assert ("finding.asthenia", "generalised weakness") in found("A 50-year-old man had generalised weakness.")
     listed = found("A 50-year-old man had fevers. He listed the strengths and weaknesses of each option.")
     assert not any(concept == "finding.asthenia" for concept, _ in listed)
+
+
+@pytest.mark.parametrize(("sentence", "concept", "code"), [
+    ("A 3-year-old girl presented with odynophagia and fever.", "finding.odynophagia", "30233002"),
+    ("A 7-year-old boy was diagnosed with Kawasaki disease.", "disorder.kawasaki", "75053002"),
+    ("A 40-year-old man had a pruritic maculopapular rash on the trunk.", "finding.maculopapular_rash", "247471006"),
+])
+def test_clinical_names_of_reference_concepts_are_read(sentence, concept, code):
+    """The names clinicians write for concepts the reference spells otherwise ("odynophagia" is
+    *Swallowing painful*, Kawasaki disease *Acute febrile mucocutaneous lymph node syndrome*)."""
+    import fhirconv
+
+    ex = fhirconv.extract_text(sentence)
+    facts = [f for p in ex.patients for f in p.facts if f.concept == concept]
+    assert facts and fhirconv.load_mappings()[concept].code == code
