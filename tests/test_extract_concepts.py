@@ -47,3 +47,16 @@ def test_clinical_names_of_reference_concepts_are_read(sentence, concept, code):
     ex = fhirconv.extract_text(sentence)
     facts = [f for p in ex.patients for f in p.facts if f.concept == concept]
     assert facts and fhirconv.load_mappings()[concept].code == code
+
+
+@pytest.mark.parametrize(("sentence", "code"), [
+    ("A 60-year-old man had lymphopenia and polydipsia.", {"48813009", "17173007"}),
+    ("A 60-year-old man had a focal seizure and a skin ulcer on the shin.", {"29753000", "46742003"}),
+    ("A 60-year-old man had metastatic spinal cord compression.", {"71286001"}),
+])
+def test_rows_named_by_their_reference_concept_are_coded(sentence, code):
+    import fhirconv
+
+    ex = fhirconv.extract_text(sentence)
+    maps = fhirconv.load_mappings()
+    assert code <= {maps[f.concept].code for p in ex.patients for f in p.facts if f.concept}
