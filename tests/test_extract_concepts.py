@@ -60,3 +60,17 @@ def test_rows_named_by_their_reference_concept_are_coded(sentence, code):
     ex = fhirconv.extract_text(sentence)
     maps = fhirconv.load_mappings()
     assert code <= {maps[f.concept].code for p in ex.patients for f in p.facts if f.concept}
+
+
+@pytest.mark.parametrize(("sentence", "concept", "code"), [
+    ("A 40-year-old woman had Cushing's syndrome.", "disorder.cushing_syndrome", "47270006"),
+    ("A 40-year-old woman had adrenal insufficiency.", "disorder.adrenal_insufficiency", "237785004"),
+    ("A 40-year-old woman had Addison's disease.", "disorder.addison", "363732003"),   # the primary kind, apart
+    ("A 40-year-old woman had primary CNS lymphoma.", "disorder.primary_cns_lymphoma", "307649006"),
+])
+def test_clinical_names_and_their_reference_concepts(sentence, concept, code):
+    import fhirconv
+
+    ex = fhirconv.extract_text(sentence)
+    assert concept in {f.concept for p in ex.patients for f in p.facts}
+    assert fhirconv.load_mappings()[concept].code == code
