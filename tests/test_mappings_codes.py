@@ -221,3 +221,34 @@ def test_reference_check_can_fail(reference):
 
 def test_verify_script_passes(reference):
     assert vm.main(["-q"]) == 0
+
+
+# the semantic tags (FSN) a text-only row's concept would have, by table
+_TAGS = {"disorders.tsv": ("disorder", "finding"), "findings.tsv": ("finding", "disorder"),
+         "body_sites.tsv": ("body structure",), "procedures.tsv": ("procedure", "regime/therapy")}
+
+
+def test_no_text_only_row_is_named_by_a_reference_concept_of_its_kind():
+    """A row left text-only whose display or term is, word for word, the fully specified name of a
+    reference concept of the table's kind ("renal mass" is 309088003 *Renal mass (finding)*) should
+    carry that code: the reference confirms it."""
+    import csv
+    import re
+
+    path = REFERENCE / "snomed_reference.tsv"
+    if not path.is_file():
+        pytest.skip("../shared/terminology/ not available")
+    fsn: dict[str, set[str]] = defaultdict(set)
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) > 3 and row[2] == "FSN":
+                fsn[re.sub(r"\s*\([^)]*\)$", "", row[1]).lower()].add(row[3])
+    missed = []
+    for name, rows in ROWS.items():
+        for r in rows:
+            if r.code or name not in _TAGS:
+                continue
+            for term in [r.display, *r.terms]:
+                if fsn.get(term.lower(), set()) & set(_TAGS[name]):
+                    missed.append(f"{name}:{r.line} {r.key}: {term!r}")
+    assert not missed, missed
