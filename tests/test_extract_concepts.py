@@ -94,3 +94,15 @@ def test_folding_keeps_one_character_for_one():
     text = "Sjögren–Ménière Ø ß"
     folded, idx = normalize(text)
     assert folded == "sjogren meniere ø ß" and len(idx) == len(folded)
+
+
+def test_common_treatments_are_read_even_without_a_confirmed_code():
+    """Immunosuppressants, biologics and other everyday drugs are MedicationStatements by name (the
+    shipped reference confirms no code for them: text only)."""
+    import fhirconv
+
+    ex = fhirconv.extract_text("A 50-year-old woman with Crohn disease was treated with azathioprine and "
+                               "infliximab; metoprolol was started for atrial fibrillation.")
+    meds = {f.concept for p in ex.patients for f in p.facts if f.kind == "medication"}
+    assert {"medication.azathioprine", "medication.infliximab", "medication.metoprolol"} <= meds
+    assert not any(fhirconv.load_mappings()[m].coded for m in meds)
