@@ -108,3 +108,13 @@ def test_common_treatments_are_read_even_without_a_confirmed_code():
     meds = {f.concept for p in ex.patients for f in p.facts if f.kind == "medication"}
     assert {"medication.azathioprine", "medication.infliximab", "medication.metoprolol"} <= meds
     assert not any(fhirconv.load_mappings()[m].coded for m in meds)
+
+
+def test_common_laboratory_tests_are_read_with_their_values_even_without_a_confirmed_code():
+    import fhirconv
+
+    ex = fhirconv.extract_text("A 50-year-old woman. Her prolactin was 250 ng/mL, complement C3 0.4 g/L, serum "
+                               "osmolality 250 mOsm/kg and urine sodium 60 mmol/L.")
+    got = {(f.concept, f.attr("value"), f.attr("unit")) for p in ex.patients for f in p.facts if f.kind == "lab"}
+    assert got == {("lab.prolactin", 250.0, "ng/mL"), ("lab.serum_osmolality", 250.0, "mosm/kg"),
+                   ("lab.urine_sodium", 60.0, "mmol/L"), ("lab.c3", 0.4, "g/L")}
