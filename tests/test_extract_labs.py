@@ -159,3 +159,16 @@ def test_expression_negative_is_negative(maps):
     assert got == {"er": "negative", "pr": "negative", "her2": "negative"}
     assert {maps[k].attr("analyte"): v for k, v, _ in labs("Estrogen receptor expression was strong.")} \
         == {"er": "positive"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sample that is part of a test's own name, with its own value, stays with that test
+    ("Her urine sodium was 60 mmol/L; complement C3 was 0.4 g/L.", [("lab.urine_sodium", 60.0), ("lab.c3", 0.4)]),
+    ("Urine sodium 20 mmol/L and serum sodium 118 mmol/L.", [("lab.urine_sodium", 20.0), ("lab.sodium", 118.0)]),
+    # a sample naming the analysis carries to the tests it lists
+    ("CSF analysis showed protein 0.8 g/L and glucose 2.1 mmol/L.", [("lab.loinc_2880_3", 0.8),
+                                                                   ("lab.csf_glucose", 2.1)]),
+])
+def test_a_sample_carries_to_the_tests_it_heads_not_past_another_tests_value(text, expected):
+    ex = extract_text("A 50-year-old woman. " + text)
+    assert [(f.concept, f.attr("value")) for f in ex.patients[0].facts if f.kind == "lab"] == expected

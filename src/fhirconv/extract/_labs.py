@@ -23,6 +23,7 @@ _SHARED_UNIT = re.compile(r"\s*(?:to|and|-|–|,)\s*")
 _HEADING_LIKE = re.compile(r"\W*(?:\w+[\s,/&-]+){0,6}\w+\W*(?<![.!?])")
 # a line of results ("Protein: 0.8 g/L", "WCC 5 x 10^6/L"), not a sentence of prose
 _RESULT_LINE = re.compile(r"^\W*[A-Za-z][\w ()/-]{0,40}:\s*\S|^[^.!?]*\d[^.!?]*$")
+_OWN_VALUE = re.compile(r"\W{0,3}(?:(?:was|is|of|at|=)\s*)?[<>≤≥]?\s*\d")
 _SURE_SAMPLE_DISTANCE = 60     # characters between a sample named and a test that surely is of it
 _SAMPLE_AFTER = re.compile(r"\s*(?:in|of|from)\s+(?:the\s+)?", re.I)
 _BP = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})\s*(?:mm\s*hg)?", re.I)
@@ -173,7 +174,7 @@ class LabReader:
                                     Assertion.PRESENT, section,
                                     tuple([("value", f"{m.group(1)}/{m.group(2)}"), ("unit", "mm[Hg]")] + dated)))
             return
-        sample = self._sample_named(text, mt, sv.sample)
+        sample = self._sample_named(text, mt, sv.sample, sv.matches)
         for q in values:
             key, unit = self.lab_key(mt.keys, q.unit, analyte=analyte, sample=sample)
             if key is None:
@@ -219,16 +220,23 @@ class LabReader:
         p.facts.append(Fact("lab", key, text[mt.start:mt.end], span, p.index, Assertion.PRESENT,
                             section, tuple([("value", value)] + dated)))
 
-    def _sample_named(self, text: str, mt: Match, sv_sample: str | None = None) -> tuple[str | None, bool]:
+    def _sample_named(self, text: str, mt: Match, sv_sample: str | None = None,
+                      others: tuple[Match, ...] | list[Match] = ()) -> tuple[str | None, bool]:
         """The sample the text names for this test, and whether it surely is this test's: one right
         after it ("protein in the CSF"), else the last one written before it in the sentence ("CSF
-        analysis showed protein ..."; sure when close), else the one of the heading above."""
+        analysis showed protein ..."; sure when close), else the one of the heading above. A sample
+        that is part of another test's name ("urine sodium 60 mmol/L; C3 ...") is that test's only."""
+        # another test named with its sample and given its own value right after ("urine sodium 60 mmol/L")
+        bound = [(o.start, o.end) for o in others if o is not mt and o.start != mt.start
+                 and self.concepts.category(o) == "lab" and _OWN_VALUE.match(text, o.end)]
         before: tuple[int, str] | None = None
         for name, rx in self.rules.samples:
             after = rx.search(text, mt.end, mt.end + 24)
             if after and _SAMPLE_AFTER.fullmatch(text, mt.end, after.start()):
                 return name, True
             for m in rx.finditer(text, 0, mt.start):
+                if any(s <= m.start() < e or 0 <= s - m.end() <= 1 for s, e in bound):
+                    continue
                 if before is None or m.start() > before[0]:
                     before = (m.start(), name)
         if before:
