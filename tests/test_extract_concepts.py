@@ -41,6 +41,7 @@ def test_a_term_in_ness_takes_no_plural_but_others_do():
     ("A 40-year-old man reported anosmia after the infection.", "finding.anosmia", "44169009"),
     ("A 40-year-old man had a central scotoma in the left eye.", "finding.scotoma", "23388006"),
     ("A 60-year-old man with jaundice underwent ERCP.", "procedure.ercp", "386718000"),
+    ("A 60-year-old man had a three-day history of leg weakness.", "finding.limb_weakness", "713514005"),
     ("A 40-year-old woman underwent dilatation and curettage.", "procedure.dilation_curettage", "13091001"),
 ])
 def test_clinical_names_of_reference_concepts_are_read(sentence, concept, code):

@@ -102,14 +102,24 @@ def _category_code(res: dict[str, Any]) -> str | None:
     return None
 
 
-class _UsCore:
+class _Guide:
+    """One guide's rules (``profiles.yaml``) and where its notes go."""
+
     def __init__(self, rules: dict[str, Any], out: Conformed) -> None:
         self.rules, self.out = rules, out
-        self.absent = {"extension": [{"url": rules["absent"]["url"], "valueCode": rules["absent"]["code"]}]}
-        self._unclaimed: Counter[tuple[str, str]] = Counter()
 
     def url(self, name: str) -> str:
         return f"{self.rules['base']}{name}"
+
+
+class _UsCore(_Guide):
+    def __init__(self, rules: dict[str, Any], out: Conformed) -> None:
+        super().__init__(rules, out)
+        self._unclaimed: Counter[tuple[str, str]] = Counter()
+
+    def _absent(self) -> dict[str, Any]:
+        """A primitive's data-absent-reason extension (a new object each time: resources share nothing)."""
+        return {"extension": [{"url": self.rules["absent"]["url"], "valueCode": self.rules["absent"]["code"]}]}
 
     def apply(self, built: Built) -> None:
         for res in built.resources:
@@ -125,7 +135,7 @@ class _UsCore:
 
     def _patient(self, res: dict[str, Any]) -> None:
         if not res.get("name"):
-            _put_after(res, "identifier", "name", [dict(self.absent)])
+            _put_after(res, "identifier", "name", [self._absent()])
         if not res.get("gender"):
             _put_after(res, "name", "gender", self.rules["unknown_gender"])
         _claim(res, self.url(self.rules["patient"]))
@@ -159,31 +169,28 @@ class _UsCore:
             self._unclaimed[("DiagnosticReport", f"category {_category_code(res)} has no US Core profile")] += 1
             return
         if not any(k.startswith("effective") for k in res):        # us-core-8 / us-core-10
-            _put_after(res, "subject", "_effectiveDateTime", dict(self.absent))
+            _put_after(res, "subject", "_effectiveDateTime", self._absent())
         if name.endswith("-lab") and "issued" not in res:         # us-core-9
             _put_after(res, "_effectiveDateTime" if "_effectiveDateTime" in res else "subject", "_issued",
-                       dict(self.absent))
+                       self._absent())
         _claim(res, self.url(name))
 
     def _procedure(self, res: dict[str, Any]) -> None:
         if res.get("status") in ("completed", "in-progress") and not any(k.startswith("performed") for k in res):
-            _put_after(res, "subject", "_performedDateTime", dict(self.absent))      # us-core-7
+            _put_after(res, "subject", "_performedDateTime", self._absent())      # us-core-7
         _claim(res, self.url(self.rules["procedure"]))
 
     def _provenance(self, res: dict[str, Any]) -> None:
         _claim(res, self.url(self.rules["provenance"]))
 
 
-class _Mcode:
+class _Mcode(_Guide):
     def __init__(self, rules: dict[str, Any], out: Conformed, mappings: Mappings) -> None:
-        self.rules, self.out, self.maps = rules, out, mappings
-
-    def url(self, name: str) -> str:
-        return f"{self.rules['base']}{name}"
+        super().__init__(rules, out)
+        self.maps = mappings
 
     def apply(self, built: Built) -> None:
         cancer_patients: set[str] = set()
-        counts: Counter[str] = Counter()
         for res in built.resources:
             tags = built.tags.get(res["id"], {})
             if res["resourceType"] == "Condition":
@@ -192,14 +199,11 @@ class _Mcode:
                     self._histology(res, tags.get("morphology", ""))
                     _claim(res, self.url(self.rules[kind]))
                     cancer_patients.add(res["subject"]["reference"])
-                    counts[kind] += 1
             elif res["resourceType"] == "Observation" and tags.get("kind") == "stage" and "meta" in res:
                 _claim(res, self.url(self.rules["cancer_stage"]))     # its focus: the primary cancer
-                counts["cancer_stage"] += 1
             elif res["resourceType"] == "Observation" and tags.get("analyte") in self.rules["tumor_marker_analytes"] \
                     and "meta" in res and any(k in res for k in self.rules["tumor_marker_values"]):
                 _claim(res, self.url(self.rules["tumor_marker"]))
-                counts["tumor_marker"] += 1
         primaries = [r for r in built.resources if _claims(r) == [self.url(self.rules["primary_cancer"])]]
         for res in built.resources:
             if res["resourceType"] == "Procedure" and "meta" in res:
@@ -207,13 +211,11 @@ class _Mcode:
                 if target is not None:
                     _put_after(res, "subject", "reasonReference", [{"reference": f"urn:uuid:{target['id']}"}])
                     _claim(res, self.url(self.rules["surgical_procedure"]))
-                    counts["surgical_procedure"] += 1
         patients = [r for r in built.resources if r["resourceType"] == "Patient"]
         for res in patients:
             if f"urn:uuid:{res['id']}" in cancer_patients:
                 _claim(res, self.url(self.rules["cancer_patient"]))
-                counts["cancer_patient"] += 1
-        if len(patients) == 1 and counts["cancer_patient"] == 1:
+        if len(patients) == 1 and f"urn:uuid:{patients[0]['id']}" in cancer_patients:
             self.out.bundle_profile = self.url(self.rules["bundle"])
         for rtype, why in sorted(self.rules["unclaimed"].items()):
             if any(r["resourceType"] == rtype for r in built.resources):

@@ -120,16 +120,6 @@ def type_suffix(code: str) -> str:
     return code[:1].upper() + code[1:]
 
 
-def reference_type(ref: str) -> str | None:
-    """The resource type a literal reference names (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``)."""
-    parts = ref.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
-        return parts[-2]
-    return None
-
-
 def at(value: Any, path: str) -> Any:
 
     """The values at a dotted discriminator path, as FHIRPath gives them (a collection)."""

@@ -32,6 +32,7 @@ from ..model import Issue, Severity
 from . import _data
 from . import _elements as el
 from ._invariants import empty_fails
+from ._references import literal_type
 from ._walk import Context, Res
 
 LAYER = "profile"
@@ -202,7 +203,7 @@ class _Checker:
         ref = value.get("reference") if isinstance(value, dict) else None
         if not isinstance(ref, str):
             return
-        kind = self.targets.get(ref) or el.reference_type(ref)
+        kind = self.targets.get(ref) or literal_type(ref)
         if kind is None:
             return
         allowed = e["targets"]

@@ -49,6 +49,14 @@ class _Index:
         return self.type in ("transaction", "batch")
 
 
+def literal_type(ref: str) -> str | None:
+    """The resource type a literal reference names (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``)."""
+    m = _RELATIVE.match(ref) or _ABSOLUTE.match(ref)
+    if m is None:
+        return None
+    return m.group(1) if m.re is _RELATIVE else m.group(2)
+
+
 def check(ctx: Context, *, strict: bool = False) -> list[Issue]:
     issues: list[Issue] = []
     indexes: dict[int, _Index] = {}
