@@ -157,3 +157,48 @@ def test_in_case_is_not_a_case_marker():
 def test_introductions_in_other_forms(text, expected):
     ex = extract_text(text)
     assert ex.kind == DocumentKind.SINGLE_CASE and demographics(ex) == expected
+
+
+def _sections(text):
+    from fhirconv import load_mappings
+    from fhirconv.extract._rules import Rules
+    from fhirconv.extract._text import split_sections
+    rules = Rules.compile(load_mappings())
+    return [(s.kind, s.heading) for s in split_sections(text, rules.sections)]
+
+
+# a web page or a PDF flattened to one line: the headings run into the text with no colon
+_FLAT = ("Gastric volvulus in an adult: a case report Journal List Search Abstract Introduction Case "
+         "presentation Discussion References Abstract We describe a rare cause of vomiting. Keywords "
+         "Volvulus; Stomach; Hernia Introduction Gastric volvulus is rare and sarcoidosis may mimic it. "
+         "Case presentation A 61-year-old woman presented with vomiting and epigastric pain. CT showed a "
+         "hiatal hernia. Discussion Tuberculosis and sarcoidosis can cause such masses [3]. Conclusions "
+         "Our patient recovered. References 1. Smith J. Pneumonia after volvulus. Lancet. 2001.")
+
+
+def test_headings_run_into_a_flattened_page_open_sections():
+    kinds = _sections(_FLAT)
+    assert ("skip", "Keywords") in kinds            # a list, ended by the next heading without a stop
+    assert ("general", "Introduction") in kinds and ("case", "Case presentation") in kinds
+    assert ("discussion", "Discussion") in kinds and ("skip", "References") in kinds
+    found = concepts(extract_text(_FLAT), "condition")
+    assert "disorder.sct_84089009" in found          # hiatal hernia
+    assert not found & {"disorder.sarcoidosis", "disorder.tuberculosis", "disorder.pneumonia"}
+
+
+@pytest.mark.parametrize("text", [
+    "The discussion with the family was long. Treatment was started.",
+    "She had a history of asthma. Background radiation was normal.",
+    "We reviewed the case. References to earlier work are given.",
+])
+def test_words_that_open_sentences_are_not_run_in_headings(text):
+    assert {k for k, _ in _sections(text)} <= {"body", "title"}
+
+
+def test_case_headings_with_numbers_open_case_sections_in_a_flattened_series():
+    text = ("Introduction Opioids slow the gut. Case #1 - A 40 year old woman had constipation. "
+            "CASE #2 A 35 year old man had abdominal pain. Discussion Opioids are common.")
+    kinds = _sections(text)
+    assert [k for k, _ in kinds] == ["general", "case", "case", "discussion"]
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2

@@ -42,9 +42,36 @@ def _compile(rules_id: int, headings: tuple[tuple[str, str], ...],
     return [(k, re.compile(p, re.I)) for k, p in headings], re.compile(figure, re.I)
 
 
+@dataclass(frozen=True, slots=True)
+class _RunIn:
+    """Headings run into the text: after a sentence end (strict), anywhere (loose), and the headings
+    whose content is a list without stops, so that the next heading ends them wherever it stands."""
+
+    strict: re.Pattern[str]
+    loose: re.Pattern[str]
+    lists: re.Pattern[str] | None
+
+
+@lru_cache(maxsize=16)
+def _compile_run_in(pattern: str, lists: str) -> _RunIn | None:
+    # case-sensitive on purpose: a heading run into the text is told from a sentence by its capital
+    # and by the capital that follows it ("... joint. Discussion SAPHO syndrome is ...")
+    if not pattern:
+        return None
+    head = r"(" + pattern + r")\s+(?=[A-Z0-9(])"
+    return _RunIn(re.compile(r"(?:(?<=[.!?\])\]])|(?<=[.!?]\d)|^)\s*" + head),
+                  re.compile(r"(?:(?<=\s)|^)" + head),
+                  re.compile(r"(?:" + lists + r")\W*$", re.I) if lists else None)
+
+
+def _run_in(rules: dict[str, Any]) -> _RunIn | None:
+    return _compile_run_in(rules.get("run_in_headings", ""), rules.get("run_in_list_headings", ""))
+
+
 def section_patterns(rules: dict[str, Any]) -> tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str]]:
     """The compiled heading patterns (kind, pattern) and the figure-caption pattern (cached)."""
     heads = tuple((h["kind"], h["pattern"]) for h in rules.get("headings", []))
+    _run_in(rules)
     return _compile(id(rules), heads, rules.get("figure", r"^$"))
 
 
@@ -57,7 +84,7 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
     unknown_label = rules.get("unknown_label_kind")
     labelled = False                        # the current section was opened by an inline label
     first = True
-    for line_start, line, pos in _segments(text, patterns):
+    for line_start, line, pos in _segments(text, patterns, _run_in(rules)):
         stripped = line.strip()
         if not stripped:
             if resume is not None:  # a caption ends at the paragraph break
@@ -108,20 +135,73 @@ def split_sections(text: str, rules: dict[str, Any]) -> list[Section]:
     return [s for s in sections if text[s.start:s.end].strip()]
 
 
-def _segments(text: str, patterns: list[tuple[str, re.Pattern[str]]]) -> Iterator[tuple[int, str, int]]:
+def _segments(text: str, patterns: list[tuple[str, re.Pattern[str]]],
+              run_in: _RunIn | None = None) -> Iterator[tuple[int, str, int]]:
     """(start, line, start of what follows) for each line, a line cut where a structured abstract's
     label runs on after a sentence ("... patients. Case presentation: A 26-year-old ...", the
-    form abstracts take in bibliographic records)."""
+    form abstracts take in bibliographic records), and where a heading runs on with no colon, as
+    in a web page or a PDF flattened to one line ("... mobility. Discussion SAPHO syndrome is ..."):
+    the heading then stands as a line of its own."""
     pos = 0
     for line in text.split("\n"):
         line_start, pos = pos, pos + len(line) + 1
-        cut = 0
+        cuts: list[tuple[int, int, int]] = []    # (start of label, end of label or -1, start of what follows)
         for m in _RUN_IN_LABEL.finditer(line):
             label = m.group(1).strip()
             if label.isupper() and len(label) >= 4 or any(p.match(label) for _, p in patterns):
-                yield line_start + cut, line[cut:m.start(1)], line_start + m.start(1)
-                cut = m.start(1)
+                cuts.append((m.start(1), -1, m.end()))
+        if run_in is not None:
+            cuts.extend(_run_in_cuts(line, run_in, cuts))
+        cut = 0
+        for start, label_end, after in sorted(cuts):
+            if start < cut:
+                continue
+            if start > cut:
+                yield line_start + cut, line[cut:start], line_start + start
+            if label_end >= 0:
+                # the heading alone, then the text after it opens the next line
+                yield line_start + start, line[start:label_end], line_start + after
+                start = after
+            cut = start
         yield line_start + cut, line[cut:], pos
+
+
+def _run_in_cuts(line: str, run_in: _RunIn, labels: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Headings with no colon in a line: after a sentence end; right after another heading (a
+    page's list of contents, "Abstract Introduction Case presentation ..."); and anywhere after a
+    list such as the keywords, which ends with no stop ("Keywords Vasculitis Asthma Introduction ...")."""
+    found = [(m.start(1), m.end(1), m.end()) for m in run_in.strict.finditer(line)
+             if not any(c[0] <= m.start(1) < c[0] + 40 for c in labels)]
+    # a page's table of contents: three or more headings in a row, with nothing between them
+    run: list[tuple[int, int, int]] = []
+    for m in [*run_in.loose.finditer(line), None]:
+        if m is not None and run and not _between(line, run[-1][2], m.start(1)):
+            run.append((m.start(1), m.end(1), m.end()))
+            continue
+        if len(run) >= 3:
+            found.extend(c for c in run if all(f[0] != c[0] for f in found))
+        run = [(m.start(1), m.end(1), m.end())] if m is not None else []
+    todo = [*labels, *found]
+    seen = {c[0] for c in todo}
+    while todo:
+        start, label_end, after = todo.pop()
+        label = line[start:label_end] if label_end >= 0 else line[start:after]
+        is_list = run_in.lists is not None and bool(run_in.lists.match(label.strip()))
+        m = run_in.loose.search(line, after)
+        while m is not None and m.start(1) in seen:
+            m = run_in.loose.search(line, m.end())
+        if m is None or not (is_list or not _between(line, after, m.start(1))):
+            continue
+        seen.add(m.start(1))
+        new = (m.start(1), m.end(1), m.end())
+        found.append(new)
+        todo.append(new)
+    return found
+
+
+def _between(line: str, start: int, end: int) -> str:
+    """What stands between two headings, spaces and separators aside."""
+    return line[start:end].strip(" \t\u2003\u00a0:;,.-–—|")
 
 
 _LAST_WORD = re.compile(r"([A-Za-z.]+)$")
