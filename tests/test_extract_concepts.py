@@ -119,3 +119,33 @@ def test_common_laboratory_tests_are_read_with_their_values_even_without_a_confi
     got = {(f.concept, f.attr("value"), f.attr("unit")) for p in ex.patients for f in p.facts if f.kind == "lab"}
     assert got == {("lab.prolactin", 250.0, "ng/mL"), ("lab.serum_osmolality", 250.0, "mosm/kg"),
                    ("lab.urine_sodium", 60.0, "mmol/L"), ("lab.c3", 0.4, "g/L")}
+
+
+def _conditions(text):
+    from fhirconv import extract_text
+    return {f.concept: f for f in extract_text(text).patients[0].facts if f.kind == "condition"}
+
+
+def test_the_texts_own_abbreviation_for_an_unknown_term_hides_the_dictionarys_sense():
+    # "AF" is atrial fibrillation in the dictionary; here the text defines it as something else
+    found = _conditions("A 17-year-old boy developed acne fulminans (AF) on isotretinoin. AF improved on "
+                        "prednisolone. An endotracheal tube (ET) was placed.")
+    assert "disorder.atrial_fibrillation" not in found
+
+
+def test_a_defined_abbreviation_of_a_known_term_still_reads_as_it():
+    found = _conditions("A 70-year-old man had atrial fibrillation (AF). AF was rate controlled.")
+    assert "disorder.atrial_fibrillation" in found
+
+
+@pytest.mark.parametrize("sentence", [
+    "A 66-year-old woman was referred to the Riverside Hospital Stroke Center with a headache.",
+    "A 66-year-old woman was seen by the Department of Infectious Diseases and Stroke with a headache.",
+    "A 66-year-old woman with a headache was discussed with the stroke team.",
+])
+def test_a_disease_in_an_organisations_name_is_not_the_patients(sentence):
+    assert "disorder.stroke" not in _conditions(sentence)
+
+
+def test_a_disease_before_a_capitalised_word_that_heads_no_name_is_read():
+    assert "disorder.stroke" in _conditions("A 66-year-old woman had a Stroke Scale of 12 and a stroke.")

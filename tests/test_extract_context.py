@@ -395,3 +395,30 @@ def test_a_relative_clause_belongs_to_the_relative():
 def test_the_cues_own_verb_does_not_end_its_scope():
     # and "previously" continues the negation rather than ending it
     assert not facts_for("He had not previously received chemotherapy or radiotherapy.", "procedure")
+
+
+@pytest.mark.parametrize(("sentence", "concept", "expected"), [
+    # a diagnosis held open, then closed
+    ("Despite the possibility of pancreatitis, the pain was biliary.", "disorder.pancreatitis", Assertion.POSSIBLE),
+    ("An MRI was done so that the possibility of a stroke could be excluded.", "disorder.stroke", Assertion.REFUTED),
+    ("Sepsis could be ruled out by blood cultures.", "disorder.sepsis", Assertion.REFUTED),
+    ("The lumbar puncture dismissed the hypothesis of meningitis.", "disorder.meningitis", Assertion.REFUTED),
+    ("The hypothesis of hepatitis was raised.", "disorder.hepatitis", Assertion.POSSIBLE),
+    ("Lymphoma was important for differential diagnosis.", "disorder.lymphoma", Assertion.DIFFERENTIAL),
+    # what could cause a disease is not the disease
+    ("He had no risk factors for cirrhosis.", "disorder.cirrhosis", Assertion.HYPOTHETICAL),
+    ("Serology for the causes of hepatitis was sent.", "disorder.hepatitis", Assertion.HYPOTHETICAL),
+])
+def test_possibility_hypothesis_exclusion_and_risk_factors(sentence, concept, expected):
+    assert status(sentence, concept) == {expected}
+
+
+def test_a_sentence_in_another_language_asserts_nothing():
+    found = {f.concept for f in facts_for("Os testes para HIV e sífilis foram negativos. Le patient avait "
+                                          "une pneumonie dans le lobe.")}
+    assert "disorder.hiv" not in found
+
+
+def test_an_english_sentence_with_a_foreign_name_is_still_read():
+    found = {f.concept for f in facts_for("He was treated at the Hospital de la Santa Cruz for pneumonia.")}
+    assert "disorder.pneumonia" in found

@@ -331,3 +331,27 @@ def test_a_site_written_before_a_disease_is_where_it_is():
     got = {f.concept: f.attr("body_site") for f in conditions(extract_text(
         "A 48-year-old man presented with chest pain. Biopsy showed a primary mediastinal seminoma."))}
     assert got.get("disorder.seminoma") == "body_site.mediastinum"      # not the testis, seminoma's usual organ
+
+
+def test_secondary_to_gives_a_cause_not_a_metastasis():
+    text = "A 58-year-old woman had endometrial cancer. CT showed hydronephrosis secondary to the cancer."
+    roles = {f.attr("role") for f in conditions(extract_text(text))}
+    assert "metastasis" not in roles
+
+
+def test_an_adjective_of_an_infection_is_not_a_metastasis():
+    text = "A 61-year-old man had calcified ureters and bladder and disseminated miliary tuberculosis."
+    assert not [f for f in conditions(extract_text(text)) if f.attr("role") == "metastasis"]
+
+
+def test_metastasis_words_before_a_neoplasm_or_a_site_still_count():
+    text = "A 60-year-old woman with breast cancer had disseminated bone metastases."
+    assert "disorder.secondary_bone" in {f.concept for f in conditions(extract_text(text))}
+
+
+def test_a_page_menu_of_capitalised_words_asserts_nothing():
+    text = ("Ataxia in a climber\n\nGenes & Expression Genome Workbench Influenza Virus Nucleotide Database "
+            "PopSet Sequence Read "
+            "Archive Trace Archive All Genomes & Maps Resources Bookshelf Journals\n\n"
+            "A 42-year-old man presented with ataxia.")
+    assert "disorder.influenza" not in {f.concept for f in conditions(extract_text(text))}

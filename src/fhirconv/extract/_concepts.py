@@ -51,6 +51,14 @@ class ConceptFinder:
         self.matcher = mappings.matcher(*(c for c in CATEGORIES if c != "body_site"), apart=apart)
         self.apart_matcher = mappings.matcher(*apart, only_lexicon=True) if apart else None
         self.site_matcher = mappings.matcher("body_site")
+        org = mappings.rules.get("context", {}).get("organisation_names") or {}
+        heads = "|".join(re.escape(w) for w in org.get("heads", []))
+        lower = "|".join(re.escape(w) for w in org.get("lower_heads", []))
+        self._name_after = re.compile(rf"(?:\s+[A-Z][\w'’-]*|\s*,\s*[A-Z][\w'’-]*|\s+&|\s+and){{0,4}}\s+(?:{heads})\b"
+                                      if heads else r"(?!)")
+        self._name_before = re.compile(rf"\b(?:{heads})\s+(?:of|for|on)\s+(?:the\s+)?"
+                                       rf"(?:[A-Z][\w'’-]*,?\s+|&\s+|and\s+){{0,4}}$" if heads else r"(?!)")
+        self._lower_after = re.compile(rf"\s+(?:{lower})\b" if lower else r"(?!)")
 
     def category(self, mt: Match) -> str:
         """The category a match is read as when its term names concepts of several."""
@@ -62,7 +70,7 @@ class ConceptFinder:
 
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
-        matches = self.matcher.find(text)
+        matches = [mt for mt in self.matcher.find(text) if not self._in_name(text, mt)]
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
             short = m.group(1) or m.group(2)
@@ -73,6 +81,11 @@ class ConceptFinder:
                 # "computed tomography of the brain (CTB)": the long form the letters spell out
                 start = long_form_start(text[:m.start()], short)
                 prev = [mt for mt in matches if start is not None and mt.start == start]
+                if start is not None and not prev:
+                    # "endotracheal tube (ET)", "acne fulminans (AF)": the text's own abbreviation for
+                    # something the dictionary does not name; its other sense ("AF" atrial
+                    # fibrillation) is not what the text means by it
+                    abbrev.setdefault(short, ())
             if prev:
                 abbrev[short] = prev[-1].keys
         if abbrev:
@@ -84,16 +97,30 @@ class ConceptFinder:
         matches = matches + self.site_matcher.find(text)
         return sorted(matches + self._coordinated(text, matches), key=lambda m: (m.start, -m.end))
 
+    def _in_name(self, text: str, mt: Match) -> bool:
+        """Is the match part of an organisation's or a journal's name ("Intercommunity Hospital Stroke
+        Center", "Journal of Endocrinology, Diabetes & Obesity", "the infectious diseases committee")?"""
+        if self._lower_after.match(text, mt.end):
+            return True
+        words = text[mt.start:mt.end].split()
+        if not words or not all(w[0].isupper() for w in words if w[0].isalpha()):
+            return False
+        return bool(self._name_after.match(text, mt.end) or self._name_before.search(text, 0, mt.start))
+
     @staticmethod
     def _with_abbreviations(text: str, matches: list[Match], abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         redone = []
         for mt in matches:
             word = text[mt.start:mt.end]
             if word in abbrev and abbrev[word] != mt.keys:
+                if not abbrev[word]:
+                    continue
                 mt = Match(mt.start, mt.end, mt.term, abbrev[word])
             redone.append(mt)
         known = {(mt.start, mt.end) for mt in redone}
         for word, keys in abbrev.items():
+            if not keys:
+                continue
             for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
                 if not any(a <= m.start() < b for a, b in known):
                     redone.append(Match(m.start(), m.end(), word.lower(), keys))

@@ -3,6 +3,7 @@ the text describes individually, and whose each sentence is."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..model import DocumentKind
@@ -23,9 +24,32 @@ class Triage:
     warnings: tuple[str, ...] = ()
 
 
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def is_prose(rules: Rules, text: str) -> bool:
+    """False for a run of capitalised words that no sentence is made of: a web page's menus, a
+    journal's list of titles, an author list ("Genetics & Medicine Bookshelf Influenza Virus ...")."""
+    min_words, share = rules.not_prose
+    words = _WORD.findall(text)
+    if not min_words or len(words) < min_words:
+        return True
+    return sum(w[0].isupper() for w in words) < share * len(words)
+
+
+def is_english(rules: Rules, text: str) -> bool:
+    """False for a sentence in another language (an abstract's translation, "Os testes para HIV foram
+    negativos"): the cues and the vocabulary are English, so its negations would be lost."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    foreign = sum(w in rules.foreign_words for w in words)
+    return foreign < 2 or foreign <= sum(w in rules.english_words for w in words)
+
+
 def eligible(rules: Rules, s: Sentence) -> bool:
     """May this sentence assert anything about the index patient(s)?"""
     if s.section in ("skip", "figure"):
+        return False
+    if s.section != "title" and not is_prose(rules, s.text) or not is_english(rules, s.text):
         return False
     index = bool(rules.index_phrases.search(s.text))
     cited = any(p.search(s.text) for p in rules.cited)

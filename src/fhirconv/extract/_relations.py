@@ -61,6 +61,8 @@ class Relations:
             word = m.group(0).lower()
             if any(a <= m.start() < b for a, b in named):
                 continue
+            if r.metastasis_pseudo.match(text, m.start()) or self._modifies_other_disease(sv, m.end()):
+                continue    # "secondary to" a cause; "disseminated tuberculosis", "invasive aspergillosis"
             if word not in r.metastasis_strong and not (known_primary and word in r.metastasis_with_primary):
                 continue
             targets: list[Match] = []
@@ -102,6 +104,14 @@ class Relations:
                 site_key = self.sites.site(st)[0]
                 self.metastasis(doc, sv, p, site_key, self.sites.site_laterality(text, st), self.maps[site_key],
                                 min(m.start(), st.start), max(m.end(), st.end), assertion)
+
+    def _modifies_other_disease(self, sv: SentenceView, end: int) -> bool:
+        """Is the word that ends at ``end`` an adjective of a disease that is no neoplasm (within two words)?"""
+        for mt in self._disorders(sv):
+            if mt.start >= end and len(re.findall(r"\w+", sv.text[end:mt.start])) <= 2 \
+                    and not re.search(r"[.;:,()]", sv.text[end:mt.start]):
+                return not self.maps[self.concepts.key(mt, "disorder")].attr("neoplasm")
+        return False
 
     def metastasis(self, doc: SourceDocument, sv: SentenceView, p: PatientState, site: str, lat: str | None,
                    organ: Concept | None, a: int, b: int, assertion: Assertion, inferred: bool = False) -> None:

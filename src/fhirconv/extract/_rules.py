@@ -72,6 +72,7 @@ class Rules:
     deceased: list[re.Pattern[str]]
     survived: re.Pattern[str]
     metastasis: re.Pattern[str]
+    metastasis_pseudo: re.Pattern[str]
     metastasis_strong: frozenset[str]
     metastasis_with_primary: frozenset[str]
     site_links: frozenset[str]
@@ -105,6 +106,9 @@ class Rules:
     units: UnitReader
     staging: re.Pattern[str]
     staging_window: int
+    not_prose: tuple[int, float]
+    english_words: frozenset[str]
+    foreign_words: frozenset[str]
 
     @classmethod
     def compile(cls, mappings: Mappings) -> Rules:
@@ -152,6 +156,7 @@ class Rules:
             deceased=[re.compile(p, re.I) for p in subj.get("deceased", [])],
             survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
             metastasis=words_re(rel.get("metastasis_words", [])),
+            metastasis_pseudo=re.compile(rel.get("metastasis_pseudo", r"(?!)"), re.I),
             metastasis_strong=lower_set("metastasis_strong"),
             metastasis_with_primary=lower_set("metastasis_with_primary"),
             site_links=lower_set("site_links"),
@@ -185,4 +190,8 @@ class Rules:
             units=UnitReader(list(mappings.category("unit"))),
             staging=re.compile((r.get("staging") or {}).get("pattern", r"(?!)"), re.I),
             staging_window=int((r.get("staging") or {}).get("window", 60)),
+            not_prose=(int(sec.get("not_prose", {}).get("min_words", 0)),
+                       float(sec.get("not_prose", {}).get("capitalised_share", 1.01))),
+            english_words=frozenset(w.lower() for w in sec.get("language", {}).get("english", [])),
+            foreign_words=frozenset(w.lower() for w in sec.get("language", {}).get("foreign", [])),
         )
