@@ -149,3 +149,20 @@ def test_a_disease_in_an_organisations_name_is_not_the_patients(sentence):
 
 def test_a_disease_before_a_capitalised_word_that_heads_no_name_is_read():
     assert "disorder.stroke" in _conditions("A 66-year-old woman had a Stroke Scale of 12 and a stroke.")
+
+
+@pytest.mark.parametrize("sentence", [
+    "A 45-year-old man had a shoulder abscess; cultures grew Propionibacterium acnes.",
+    "A 45-year-old man had a shoulder abscess; cultures grew H. influenza.",
+    "A 45-year-old man had a shoulder abscess; cultures grew Haemophilus influenzae.",
+])
+def test_a_species_name_is_not_a_disease(sentence):
+    assert not set(_conditions(sentence)) & {"disorder.sct_11381005", "disorder.influenza"}
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    ("A 45-year-old man on steroids developed Aspergillus pneumonia.", "disorder.pneumonia"),
+    ("A 45-year-old man had a cavity; sputum grew M. tuberculosis.", "disorder.tuberculosis"),
+])
+def test_a_disease_named_after_its_organism_is_still_read(sentence, concept):
+    assert concept in _conditions(sentence)

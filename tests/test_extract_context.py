@@ -408,6 +408,11 @@ def test_the_cues_own_verb_does_not_end_its_scope():
     # what could cause a disease is not the disease
     ("He had no risk factors for cirrhosis.", "disorder.cirrhosis", Assertion.HYPOTHETICAL),
     ("Serology for the causes of hepatitis was sent.", "disorder.hepatitis", Assertion.HYPOTHETICAL),
+    # a clause opened by "nor" negates what it names; what a diagnosis is told apart from is a differential
+    ("He had no headache, nor was there any history of cerebrovascular disease.", "disorder.sct_62914000",
+     Assertion.NEGATED),
+    ("Gouty arthritis was distinguished from septic arthritis by aspiration.", "disorder.septic_arthritis",
+     Assertion.DIFFERENTIAL),
 ])
 def test_possibility_hypothesis_exclusion_and_risk_factors(sentence, concept, expected):
     assert status(sentence, concept) == {expected}

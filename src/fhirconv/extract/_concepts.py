@@ -59,6 +59,10 @@ class ConceptFinder:
         self._name_before = re.compile(rf"\b(?:{heads})\s+(?:of|for|on)\s+(?:the\s+)?"
                                        rf"(?:[A-Z][\w'’-]*,?\s+|&\s+|and\s+){{0,4}}$" if heads else r"(?!)")
         self._lower_after = re.compile(rf"\s+(?:{lower})\b" if lower else r"(?!)")
+        rel = mappings.rules.get("relations", {})
+        self._genus = re.compile(rf"(?:{rel['binomial_genus']})\s*$" if rel.get("binomial_genus") else r"(?!)")
+        self._genus_keeps = frozenset(t.lower() for t in rel.get("binomial_keeps", []))
+        self._epithet = re.compile(rel.get("binomial_epithet", r"(?!)"))
 
     def category(self, mt: Match) -> str:
         """The category a match is read as when its term names concepts of several."""
@@ -70,7 +74,8 @@ class ConceptFinder:
 
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
-        matches = [mt for mt in self.matcher.find(text) if not self._in_name(text, mt)]
+        matches = [mt for mt in self.matcher.find(text)
+                   if not self._in_name(text, mt) and not self._in_binomial(text, mt)]
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
             short = m.group(1) or m.group(2)
@@ -96,6 +101,14 @@ class ConceptFinder:
                 mt.start < a.end and a.start < mt.end and self.category(mt) in _TREATMENT_RIVALS for mt in matches)]
         matches = matches + self.site_matcher.find(text)
         return sorted(matches + self._coordinated(text, matches), key=lambda m: (m.start, -m.end))
+
+    def _in_binomial(self, text: str, mt: Match) -> bool:
+        """Is the match an organism's species name ("Propionibacterium acnes", "H. influenza")?"""
+        word = text[mt.start:mt.end]
+        if word.lower() in self._genus_keeps:
+            return False
+        genus = self._genus.search(text, max(0, mt.start - 40), mt.start)
+        return genus is not None and (genus.group(0).rstrip().endswith(".") or bool(self._epithet.match(word)))
 
     def _in_name(self, text: str, mt: Match) -> bool:
         """Is the match part of an organisation's or a journal's name ("Intercommunity Hospital Stroke
