@@ -413,6 +413,9 @@ def test_the_cues_own_verb_does_not_end_its_scope():
      Assertion.NEGATED),
     ("Gouty arthritis was distinguished from septic arthritis by aspiration.", "disorder.septic_arthritis",
      Assertion.DIFFERENTIAL),
+    # what a test looks for, and its non-reactive result
+    ("The syphilis screening was non-reactive.", "disorder.syphilis", Assertion.REFUTED),
+    ("Hepatitis C serology was requested.", "disorder.hepatitis_c", Assertion.POSSIBLE),
 ])
 def test_possibility_hypothesis_exclusion_and_risk_factors(sentence, concept, expected):
     assert status(sentence, concept) == {expected}

@@ -194,3 +194,9 @@ def test_a_run_of_text_without_stops_is_cut_into_bounded_pieces_at_commas():
     facts = extract_text("A 61-year-old woman was admitted. " + text).patients[0].facts
     status = {f.concept: f.assertion.value for f in facts}
     assert status.get("finding.cough") == "present" and status.get("finding.fever") == "negated"
+
+
+def test_a_number_that_is_part_of_a_name_is_no_value():
+    from fhirconv import extract_text
+    ex = extract_text("A 50-year-old woman had weight loss. Tests included ferritin, HIV-1 and COVID-19 PCR.")
+    assert not [f for f in ex.patients[0].facts if f.kind == "lab" and f.attr("value") in (1, 19)]

@@ -27,7 +27,7 @@ _DATE_PATTERNS = [
     ("y", re.compile(r"\b(?:in|since|from|until|till|to|of|during|by)\s+((?:19|20)\d{2})\b(?![-/]\d)")),
 ]
 # a decimal point may be written as a middle dot ("13·7 µmol/L", as some journals print it)
-_NUMBER = re.compile(r"(?<![\w.,·])(\d{1,3}(?:,\d{3})+|\d+(?:[.·]\d+)?)(?![\d,]*[.·]\d)")
+_NUMBER = re.compile(r"(?<![\w.,·])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+|\d+(?:[.·]\d+)?)(?![\d,]*[.·]\d)")
 _RANGE_PAREN = re.compile(r"\(\s*(?:normal|ref|reference|range|n\b|<|>|≤|≥|\d[\d.,]*\s*[-–]\s*\d)[^)]*\)", re.I)
 # a comparison written right before a value: "< 0.01", ">100", "≥ 3", "less than 5"
 _COMPARATOR = re.compile(r"(<=|>=|≤|≥|<|>|\bless than|\bgreater than|\bmore than|\bover|\bbelow|\babove)\s*$",
