@@ -202,3 +202,13 @@ def test_case_headings_with_numbers_open_case_sections_in_a_flattened_series():
     assert [k for k, _ in kinds] == ["general", "case", "case", "discussion"]
     ex = extract_text(text)
     assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+
+
+def test_case_headings_alone_give_one_patient_each():
+    text = ("Constipation on opioids\n\nIntroduction\nOpioids slow the gut.\n\nCase #1\nNarcotic bowel after "
+            "surgery. She had constipation for a year.\n\nCASE #2\nNarcotic bowel in colitis. He had abdominal "
+            "pain.\n\nDiscussion\nOpioids are common.")
+    ex = extract_text(text)
+    assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
+    assert "finding.constipation" in concepts(ex, "finding", 0)
+    assert "finding.constipation" not in concepts(ex, "finding", 1)

@@ -112,6 +112,10 @@ def triage(rules: Rules, text: str, sentences: list[Sentence], ok: list[bool]) -
     factual = [s for s, good in zip(sentences, ok, strict=True) if good and s.section in FACT_SECTIONS]
     markers: dict[str, int] = {}
     for s in factual:
+        # a section headed "Case 2" or "Patient B" opens that patient's part (the heading is no sentence)
+        for m in rules.markers.finditer(s.heading):
+            label = next((g for g in m.groups() if g), "")
+            markers.setdefault(_ORDINALS.get(label.lower(), label), s.start)
         for m in rules.markers.finditer(s.text):
             label = next((g for g in m.groups() if g), "")
             markers.setdefault(_ORDINALS.get(label.lower(), label), s.start + m.start())
