@@ -212,3 +212,23 @@ def test_case_headings_alone_give_one_patient_each():
     assert ex.kind == DocumentKind.CASE_SERIES and len(ex.patients) == 2
     assert "finding.constipation" in concepts(ex, "finding", 0)
     assert "finding.constipation" not in concepts(ex, "finding", 1)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("A male preterm infant was born to a 34-year-old woman at 30 weeks. He had respiratory distress.",
+     ("male", None)),
+    ("A term girl was born to a 29-year-old primigravida mother. She developed jaundice.", ("female", None)),
+    ("A 7-year-old boy was brought by his mother, a 41-year-old woman, with a limp.", ("male", 7)),
+])
+def test_the_mothers_age_and_sex_are_not_the_patients(text, expected):
+    assert demographics(extract_text(text)) == expected
+
+
+@pytest.mark.parametrize(("text", "patients"), [
+    ("A man with long-standing diabetes presented with a foot ulcer and fever.", 1),
+    ("A woman presents with a painful red eye.", 1),
+    ("A patient with diabetes may present with a foot ulcer. Ulcers are common.", 0),
+    ("A patient with gout typically presents with a painful toe. Gout is common.", 0),
+])
+def test_one_person_introduced_without_an_age(text, patients):
+    assert len(extract_text(text).patients) == patients

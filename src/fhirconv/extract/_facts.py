@@ -142,7 +142,8 @@ class Extractor:
     def _subject(self, doc: SourceDocument, sv: SentenceView, p: PatientState, summary_only: bool) -> None:
         """Age and sex, from the patient's introduction first."""
         r = self.rules
-        text = sv.text
+        # "a male infant born to a 34-year-old woman": the mother's age and sex are not the patient's
+        text = r.other_person.sub(lambda o: " " * len(o.group(0)), sv.text)
         m = r.intro.search(text)
         if m and p.age is None:
             found = find_age(m.group(0), r.age, r.age_units, r.number_words)

@@ -60,6 +60,7 @@ class Rules:
     age_units: dict[str, str]
     number_words: dict[str, int]
     intro: AnyOf
+    other_person: re.Pattern[str]
     markers: re.Pattern[str]
     cohort: re.Pattern[str]
     single_case: re.Pattern[str]
@@ -144,6 +145,7 @@ class Rules:
             age_units=subj.get("age_units", {}),
             number_words=number_words,
             intro=AnyOf([re.compile(pat(p), re.I) for p in _patterns(subj.get("intro"))]),
+            other_person=re.compile("|".join(pat(p) for p in _patterns(subj.get("other_person"))) or r"(?!)", re.I),
             markers=re.compile(sec.get("patient_markers", r"(?!)"), re.I),
             cohort=re.compile(sec.get("cohort", r"(?!)"), re.I),
             single_case=re.compile(sec.get("single_case", r"(?!)"), re.I),
