@@ -166,3 +166,13 @@ def test_a_species_name_is_not_a_disease(sentence):
 ])
 def test_a_disease_named_after_its_organism_is_still_read(sentence, concept):
     assert concept in _conditions(sentence)
+
+
+@pytest.mark.parametrize(("sentence", "concept"), [
+    ("A 28-year-old woman was admitted with a non-ruptured ectopic pregnancy.", "disorder.ectopic_pregnancy"),
+    ("A 60-year-old man had non-small cell lung cancer.", "disorder.nsclc"),      # the prefix is the name's
+])
+def test_a_non_prefix_negates_its_word_not_the_disease(sentence, concept):
+    from fhirconv.model import Assertion
+    found = _conditions(sentence)
+    assert concept in found and found[concept].assertion == Assertion.PRESENT

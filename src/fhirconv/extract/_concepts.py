@@ -74,7 +74,7 @@ class ConceptFinder:
 
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
-        matches = [mt for mt in self.matcher.find(text)
+        matches = [self._after_non(text, mt) for mt in self.matcher.find(text)
                    if not self._in_name(text, mt) and not self._in_binomial(text, mt)]
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
@@ -101,6 +101,21 @@ class ConceptFinder:
                 mt.start < a.end and a.start < mt.end and self.category(mt) in _TREATMENT_RIVALS for mt in matches)]
         matches = matches + self.site_matcher.find(text)
         return sorted(matches + self._coordinated(text, matches), key=lambda m: (m.start, -m.end))
+
+    def _after_non(self, text: str, mt: Match) -> Match:
+        """"non-ruptured ectopic pregnancy" is an ectopic pregnancy, not a denied ruptured one: after a
+        "non-" prefix, a term whose first word the prefix negates gives way to the term of its other
+        words, when they name one."""
+        if text[max(0, mt.start - 4):mt.start].lower() not in ("non-", "non "):
+            return mt
+        first = re.match(r"[\w'’]+[\s-]+", text[mt.start:mt.end])
+        if first is None:
+            return mt
+        start = mt.start + first.end()
+        found = self.matcher.find(text[start:mt.end])
+        if found and found[0].start == 0 and found[0].end == mt.end - start:
+            return Match(start, mt.end, found[0].term, found[0].keys)
+        return mt
 
     def _in_binomial(self, text: str, mt: Match) -> bool:
         """Is the match an organism's species name ("Propionibacterium acnes", "H. influenza")?"""
