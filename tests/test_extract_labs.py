@@ -172,3 +172,18 @@ def test_expression_negative_is_negative(maps):
 def test_a_sample_carries_to_the_tests_it_heads_not_past_another_tests_value(text, expected):
     ex = extract_text("A 50-year-old woman. " + text)
     assert [(f.concept, f.attr("value")) for f in ex.patients[0].facts if f.kind == "lab"] == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Vital signs: temperature 103.4, pulse 105, respiratory rate 15.",
+     {("lab.temperature", 103.4, "[degF]"), ("lab.heart_rate", 105.0, "/min"), ("lab.respiratory_rate", 15.0, "/min")}),
+    ("Her temperature was 38.6 on admission.", {("lab.temperature", 38.6, "Cel")}),
+    ("His temperature was 60.", {("lab.temperature", 60.0, "")}),     # no range fits: no unit is guessed
+])
+def test_a_vital_sign_written_without_a_unit_takes_the_one_its_range_implies(text, expected):
+    assert set(labs(text)) == expected
+
+
+def test_a_place_abbreviation_is_not_the_test_it_spells():
+    found = labs("She presented to the ER with arm pain. The tumour was ER negative.")
+    assert [v for k, v, _ in found if k == "lab.er"] == ["negative"]

@@ -33,7 +33,7 @@ REFERENCE_ATTRS = {"site": "body_site.", "secondary": "disorder.", "parent": "bo
                    "absent": "finding.", "morphology": "morphology."}
 KNOWN_ATTRS = {
     "neoplasm", "site", "sites", "absent", "secondary", "parent", "paired", "laterality", "class", "kind", "broader",
-    "analyte",
+    "analyte", "implied_unit",
     "units", "unit", "value", "category", "dim", "hybrid", "brand", "route", "panel", "component", "note",
     "region", "type", "group", "system_name", "specimen", "components", "sample", "generated", "refers",
     "lexicon", "morphology",

@@ -59,6 +59,9 @@ class ConceptFinder:
         self._name_before = re.compile(rf"\b(?:{heads})\s+(?:of|for|on)\s+(?:the\s+)?"
                                        rf"(?:[A-Z][\w'’-]*,?\s+|&\s+|and\s+){{0,4}}$" if heads else r"(?!)")
         self._lower_after = re.compile(rf"\s+(?:{lower})\b" if lower else r"(?!)")
+        places = mappings.rules.get("context", {}).get("places") or {}
+        self._places = frozenset(places.get("words", []))
+        self._place_before = re.compile(rf"(?:{places['before']})\s*$" if places.get("before") else r"(?!)", re.I)
         rel = mappings.rules.get("relations", {})
         self._genus = re.compile(rf"(?:{rel['binomial_genus']})\s*$" if rel.get("binomial_genus") else r"(?!)")
         self._genus_keeps = frozenset(t.lower() for t in rel.get("binomial_keeps", []))
@@ -75,7 +78,7 @@ class ConceptFinder:
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
         matches = [self._after_non(text, mt) for mt in self.matcher.find(text)
-                   if not self._in_name(text, mt) and not self._in_binomial(text, mt)]
+                   if not self._in_name(text, mt) and not self._in_binomial(text, mt) and not self._is_place(text, mt)]
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
             short = m.group(1) or m.group(2)
@@ -116,6 +119,11 @@ class ConceptFinder:
         if found and found[0].start == 0 and found[0].end == mt.end - start:
             return Match(start, mt.end, found[0].term, found[0].keys)
         return mt
+
+    def _is_place(self, text: str, mt: Match) -> bool:
+        """"presented to the ER": a ward's or a department's abbreviation, not the test it also spells."""
+        return text[mt.start:mt.end] in self._places and bool(
+            self._place_before.search(text, max(0, mt.start - 30), mt.start))
 
     def _in_binomial(self, text: str, mt: Match) -> bool:
         """Is the match an organism's species name ("Propionibacterium acnes", "H. influenza")?"""

@@ -181,6 +181,8 @@ class LabReader:
                 continue
             if self.maps[key].attr("value") == "bp_panel":
                 continue
+            if not unit:
+                unit = implied_unit(self.maps[key].attr("implied_unit"), q.value)
             attrs = [("value", q.value), ("unit", unit)] + ([("comparator", q.comparator)] if q.comparator else [])
             if q.low is not None:
                 attrs.append(("low", q.low))
@@ -303,3 +305,18 @@ class LabReader:
             if dim and any(self.units.dims.get(u) == dim for u in allowed(c)):
                 return c.key, unit
         return None, None
+
+
+def implied_unit(spec: str | None, value: float) -> str:
+    """The unit a vital sign written without one has, by the range its value falls in ("pulse 105",
+    "temperature 103.4"): ``spec`` is "unit@low-high|unit@low-high" (the row's implied_unit)."""
+    for part in (spec or "").split("|"):
+        unit, _, rng = part.partition("@")
+        low, _, high = rng.partition("-")
+        try:
+            if unit and float(low) <= value <= float(high):
+                return unit
+        except ValueError:
+            continue
+    return ""
+
