@@ -176,3 +176,19 @@ def test_a_non_prefix_negates_its_word_not_the_disease(sentence, concept):
     from fhirconv.model import Assertion
     found = _conditions(sentence)
     assert concept in found and found[concept].assertion == Assertion.PRESENT
+
+
+@pytest.mark.parametrize(("sentence", "absent"), [
+    ("A 52-year-old man had a cough; his age falls within the typical range.", "finding.sct_161898004"),
+    ("A 7-year-old girl fell from a height of 2 metres onto her arm.", "lab.body_height"),
+    ("A 70-year-old man had palpitations; QT shortened with sodium channel blockers (11).", "lab.sodium"),
+])
+def test_phrases_in_which_a_term_is_no_mention(sentence, absent):
+    from fhirconv import extract_text
+    assert absent not in {f.concept for f in extract_text(sentence).patients[0].facts}
+
+
+def test_the_same_term_outside_those_phrases_is_read():
+    from fhirconv import extract_text
+    found = {f.concept for f in extract_text("A 80-year-old woman had two falls at home.").patients[0].facts}
+    assert "finding.sct_161898004" in found

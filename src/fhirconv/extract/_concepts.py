@@ -59,6 +59,8 @@ class ConceptFinder:
         self._name_before = re.compile(rf"\b(?:{heads})\s+(?:of|for|on)\s+(?:the\s+)?"
                                        rf"(?:[A-Z][\w'’-]*,?\s+|&\s+|and\s+){{0,4}}$" if heads else r"(?!)")
         self._lower_after = re.compile(rf"\s+(?:{lower})\b" if lower else r"(?!)")
+        not_mentions = mappings.rules.get("context", {}).get("not_mentions") or []
+        self._not_mentions = re.compile("|".join(f"(?:{p})" for p in not_mentions) or r"(?!)", re.I)
         places = mappings.rules.get("context", {}).get("places") or {}
         self._places = frozenset(places.get("words", []))
         self._place_before = re.compile(rf"(?:{places['before']})\s*$" if places.get("before") else r"(?!)", re.I)
@@ -77,8 +79,10 @@ class ConceptFinder:
 
     def find(self, text: str, abbrev: dict[str, tuple[str, ...]]) -> list[Match]:
         """Every concept match of a sentence, sorted; ``abbrev`` (the document's definitions) grows."""
+        blocked = [(m.start(), m.end()) for m in self._not_mentions.finditer(text)]
         matches = [self._after_non(text, mt) for mt in self.matcher.find(text)
-                   if not self._in_name(text, mt) and not self._in_binomial(text, mt) and not self._is_place(text, mt)]
+                   if not self._in_name(text, mt) and not self._in_binomial(text, mt) and not self._is_place(text, mt)
+                   and not any(a <= mt.start and mt.end <= b for a, b in blocked)]
         # "squamous cell lung cancer (SCLC)": the text's own definition beats the dictionary's
         for m in _DEFINED.finditer(text):
             short = m.group(1) or m.group(2)
