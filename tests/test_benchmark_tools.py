@@ -33,5 +33,5 @@ def test_the_case_report_corpus_reader_refuses_classes_that_could_run_code(tmp_p
 
 
 def test_pdf_like_wrapping_cuts_lines_and_adds_page_heads():
-    wrapped = _corpus_module().wrap_like_a_pdf("word " * 500, 1)
+    wrapped = _corpus_module().wrap_like_a_pdf("word " * 2000, 1)
     assert max(len(line) for line in wrapped.splitlines()) <= 90 and "J Case Rep" in wrapped
