@@ -200,3 +200,20 @@ def test_a_number_that_is_part_of_a_name_is_no_value():
     from fhirconv import extract_text
     ex = extract_text("A 50-year-old woman had weight loss. Tests included ferritin, HIV-1 and COVID-19 PCR.")
     assert not [f for f in ex.patients[0].facts if f.kind == "lab" and f.attr("value") in (1, 19)]
+
+
+@pytest.mark.parametrize("sentence", [
+    "Ferritin is an acute phase reactant (12).",
+    "Ferritin is an acute phase reactant [ 3 , 4 ].",
+    "Ferritin is an acute phase reactant (5–7).",
+])
+def test_a_citation_in_brackets_is_no_value(sentence):
+    from fhirconv import extract_text
+    ex = extract_text("A 50-year-old woman had fatigue. " + sentence)
+    assert not [f for f in ex.patients[0].facts if f.kind == "lab" and f.attr("value") is not None]
+
+
+def test_a_value_with_its_range_in_brackets_is_kept():
+    from fhirconv import extract_text
+    ex = extract_text("A 50-year-old woman had fatigue. Ferritin was 8 (15-150) ng/mL.")
+    assert [f.attr("value") for f in ex.patients[0].facts if f.kind == "lab"] == [8.0]

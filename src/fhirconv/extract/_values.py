@@ -37,6 +37,9 @@ _COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": 
 # superscripts read as the digits they stand for: "10⁹/L" and "109/L" (a superscript lost in PDF
 # extraction) are one spelling
 _OPEN_PAREN = re.compile(r"\s*[(\[]\s*")
+# a citation: whole numbers alone in brackets, listed or ranged ("(11)", "[ 3 , 4 ]", "(5–7)")
+_CITATION_OPEN = re.compile(r"[(\[]\s*(?:\d{1,3}\s*[,–-]\s*)*$")
+_CITATION = re.compile(r"\s*(?:[,–-]\s*\d{1,3}\s*)*[)\]]")
 _UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
                              "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9", "⁻": "-", "×": "x", "º": "°"})
 
@@ -103,6 +106,9 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
         if nxt in ("-", "–") and sentence[m.end() + 1:m.end() + 2].isalpha():
             continue  # "3-month history", "18F-FDG"
         unit = units.at(sentence, m.end())
+        if not unit and _CITATION.match(sentence, m.end()) and _CITATION_OPEN.search(sentence, 0, m.start()) \
+                and "." not in m.group(1):
+            continue  # a reference in brackets: "sodium channel blockers (11)", "ascites [ 12 ]", "(3, 4)"
         code, stop = (unit if unit else ("", m.end()))
         cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
         comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
