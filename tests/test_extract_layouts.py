@@ -186,6 +186,13 @@ def test_headings_run_into_a_flattened_page_open_sections():
     assert not found & {"disorder.sarcoidosis", "disorder.tuberculosis", "disorder.pneumonia"}
 
 
+def test_an_abstract_heading_and_its_first_label_in_a_row_are_both_headings():
+    text = ("Open Peer Review reports Abstract Introduction Sarcoidosis is a disease of young adults. Case "
+            "presentation A 30-year-old man had a cough.")
+    assert ("general", "Introduction") in _sections(text)
+    assert "disorder.sarcoidosis" not in concepts(extract_text(text), "condition")
+
+
 @pytest.mark.parametrize("text", [
     "The discussion with the family was long. Treatment was started.",
     "She had a history of asthma. Background radiation was normal.",

@@ -172,13 +172,14 @@ def _run_in_cuts(line: str, run_in: _RunIn, labels: list[tuple[int, int, int]]) 
     list such as the keywords, which ends with no stop ("Keywords Vasculitis Asthma Introduction ...")."""
     found = [(m.start(1), m.end(1), m.end()) for m in run_in.strict.finditer(line)
              if not any(c[0] <= m.start(1) < c[0] + 40 for c in labels)]
-    # a page's table of contents: three or more headings in a row, with nothing between them
+    # a page's table of contents, or an abstract's first label after its heading: two or more headings
+    # in a row with nothing between them ("Abstract Introduction Case presentation ...", "Abstract Background")
     run: list[tuple[int, int, int]] = []
     for m in [*run_in.loose.finditer(line), None]:
         if m is not None and run and not _between(line, run[-1][2], m.start(1)):
             run.append((m.start(1), m.end(1), m.end()))
             continue
-        if len(run) >= 3:
+        if len(run) >= 2:
             found.extend(c for c in run if all(f[0] != c[0] for f in found))
         run = [(m.start(1), m.end(1), m.end())] if m is not None else []
     todo = [*labels, *found]
