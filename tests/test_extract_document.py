@@ -355,3 +355,16 @@ def test_a_page_menu_of_capitalised_words_asserts_nothing():
             "Archive Trace Archive All Genomes & Maps Resources Bookshelf Journals\n\n"
             "A 42-year-old man presented with ataxia.")
     assert "disorder.influenza" not in {f.concept for f in conditions(extract_text(text))}
+
+
+def test_an_index_of_subject_headings_asserts_nothing():
+    text = ("A 6-month-old boy had chronic diarrhoea.\n\nAcanthocytes/metabolism Celiac Disease/etiology "
+            "Cholesterol/blood Failure to Thrive/etiology Humans Infant")
+    assert "disorder.coeliac" not in {f.concept for f in conditions(extract_text(text))}
+    assert "disorder.coeliac" in {f.concept for f in conditions(extract_text(
+        "A 6-month-old boy had chronic diarrhoea and celiac disease."))}
+
+
+def test_a_test_named_after_a_disease_is_no_mention_of_it():
+    text = "A 62-year-old woman had an ovarian mass. Tumour markers and cancer antigen serum markers were normal."
+    assert not {f.concept for f in conditions(extract_text(text))} & {"disorder.malignant_neoplasm"}

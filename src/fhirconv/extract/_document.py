@@ -29,7 +29,10 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 def is_prose(rules: Rules, text: str) -> bool:
     """False for a run of capitalised words that no sentence is made of: a web page's menus, a
-    journal's list of titles, an author list ("Genetics & Medicine Bookshelf Influenza Virus ...")."""
+    journal's list of titles, an author list ("Genetics & Medicine Bookshelf Influenza Virus ..."),
+    an index's subject headings with their qualifiers."""
+    if len(rules.mesh_heading.findall(text)) >= 2:
+        return False        # an index's subject headings: "Arthritis/diagnosis Celiac Disease/etiology"
     min_words, share = rules.not_prose
     words = _WORD.findall(text)
     if not min_words or len(words) < min_words:

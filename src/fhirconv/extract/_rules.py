@@ -108,6 +108,7 @@ class Rules:
     staging: re.Pattern[str]
     staging_window: int
     not_prose: tuple[int, float]
+    mesh_heading: re.Pattern[str]
     english_words: frozenset[str]
     foreign_words: frozenset[str]
 
@@ -194,6 +195,9 @@ class Rules:
             staging_window=int((r.get("staging") or {}).get("window", 60)),
             not_prose=(int(sec.get("not_prose", {}).get("min_words", 0)),
                        float(sec.get("not_prose", {}).get("capitalised_share", 1.01))),
+            mesh_heading=re.compile(r"[A-Za-z)]/(?:" + "|".join(
+                re.escape(q) for q in sec.get("not_prose", {}).get("heading_qualifiers", [])) + r")\b\*?"
+                if sec.get("not_prose", {}).get("heading_qualifiers") else r"(?!)"),
             english_words=frozenset(w.lower() for w in sec.get("language", {}).get("english", [])),
             foreign_words=frozenset(w.lower() for w in sec.get("language", {}).get("foreign", [])),
         )
