@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fhirconv import extract_text
 from fhirconv.model import Assertion, DocumentKind
 
@@ -368,3 +370,23 @@ def test_an_index_of_subject_headings_asserts_nothing():
 def test_a_test_named_after_a_disease_is_no_mention_of_it():
     text = "A 62-year-old woman had an ovarian mass. Tumour markers and cancer antigen serum markers were normal."
     assert not {f.concept for f in conditions(extract_text(text))} & {"disorder.malignant_neoplasm"}
+
+
+@pytest.mark.parametrize("sentence", [
+    "Lymph node involvement is infrequent in gastrointestinal stromal tumours.",
+    "Sarcoidosis can also cause hypercalcaemia.",
+    "Hepatitis is characterised by raised transaminases.",
+    "Smoking has been strongly linked to emphysema.",
+    "Hypothyroidism is known to slow the heart.",
+])
+def test_generic_statements_in_a_case_are_not_the_patients(sentence):
+    text = "A 45-year-old man had a cough. " + sentence
+    found = {f.concept for f in extract_text(text).patients[0].facts}
+    assert not found & {"disorder.sarcoidosis", "disorder.hepatitis", "disorder.sct_87433001", "disorder.hypothyroidism",
+                        "disorder.gist"}
+
+
+def test_a_generic_verb_in_a_sentence_about_the_patient_still_counts():
+    found = {f.concept for f in extract_text(
+        "A 45-year-old man had a cough. His sarcoidosis may be the cause of the cough.").patients[0].facts}
+    assert "disorder.sarcoidosis" in found
