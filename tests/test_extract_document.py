@@ -382,8 +382,8 @@ def test_a_test_named_after_a_disease_is_no_mention_of_it():
 def test_generic_statements_in_a_case_are_not_the_patients(sentence):
     text = "A 45-year-old man had a cough. " + sentence
     found = {f.concept for f in extract_text(text).patients[0].facts}
-    assert not found & {"disorder.sarcoidosis", "disorder.hepatitis", "disorder.sct_87433001", "disorder.hypothyroidism",
-                        "disorder.gist"}
+    assert not found & {"disorder.sarcoidosis", "disorder.hepatitis", "disorder.sct_87433001",
+                        "disorder.hypothyroidism", "disorder.gist"}
 
 
 def test_a_generic_verb_in_a_sentence_about_the_patient_still_counts():
