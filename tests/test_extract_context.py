@@ -430,3 +430,9 @@ def test_a_sentence_in_another_language_asserts_nothing():
 def test_an_english_sentence_with_a_foreign_name_is_still_read():
     found = {f.concept for f in facts_for("He was treated at the Hospital de la Santa Cruz for pneumonia.")}
     assert "disorder.pneumonia" in found
+
+
+@pytest.mark.parametrize("sentence", ["There was no history of trauma.", "He had no history of trauma or fever."])
+def test_a_cue_whose_last_words_begin_the_term_still_negates_it(sentence):
+    # the curated term "history of trauma" overlaps the cue "no history of"
+    assert status(sentence, "finding.trauma") == {Assertion.NEGATED}

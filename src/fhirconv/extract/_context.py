@@ -168,7 +168,12 @@ class SentenceContext:
         found = []
         for cs, ce, cue in self.cues:
             if cs < te and ce > ts:
-                continue  # the cue is part of the target itself ("non-Hodgkin lymphoma")
+                # the cue is part of the target itself ("non-Hodgkin lymphoma"), unless it begins
+                # before the target and only its last words are the target's ("no history of" +
+                # the term "history of trauma")
+                if cs < ts and cue.direction in ("forward", "both") and cue.window > 0:
+                    found.append(cue.category)
+                continue
             if ce <= ts and cue.direction in ("forward", "both") and self._reaches(ce, ts, cue, True):
                 found.append(cue.category)
             elif cs >= te and cue.direction in ("backward", "both") and self._reaches(te, cs, cue, False):
