@@ -27,32 +27,33 @@ class Triage:
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
-def is_prose(rules: Rules, text: str) -> bool:
+def is_prose(rules: Rules, text: str, words: list[str] | None = None) -> bool:
     """False for a run of capitalised words that no sentence is made of: a web page's menus, a
     journal's list of titles, an author list ("Genetics & Medicine Bookshelf Influenza Virus ..."),
     an index's subject headings with their qualifiers."""
-    if len(rules.mesh_heading.findall(text)) >= 2:
+    if "/" in text and len(rules.mesh_heading.findall(text)) >= 2:
         return False        # an index's subject headings: "Arthritis/diagnosis Celiac Disease/etiology"
     min_words, share = rules.not_prose
-    words = _WORD.findall(text)
+    words = _WORD.findall(text) if words is None else words
     if not min_words or len(words) < min_words:
         return True
     return sum(w[0].isupper() for w in words) < share * len(words)
 
 
-def is_english(rules: Rules, text: str) -> bool:
+def is_english(rules: Rules, text: str, words: list[str] | None = None) -> bool:
     """False for a sentence in another language (an abstract's translation, "Os testes para HIV foram
     negativos"): the cues and the vocabulary are English, so its negations would be lost."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    foreign = sum(w in rules.foreign_words for w in words)
-    return foreign < 2 or foreign <= sum(w in rules.english_words for w in words)
+    lower = [w.lower() for w in (_WORD.findall(text) if words is None else words)]
+    foreign = sum(w in rules.foreign_words for w in lower)
+    return foreign < 2 or foreign <= sum(w in rules.english_words for w in lower)
 
 
 def eligible(rules: Rules, s: Sentence) -> bool:
     """May this sentence assert anything about the index patient(s)?"""
     if s.section in ("skip", "figure"):
         return False
-    if s.section != "title" and not is_prose(rules, s.text) or not is_english(rules, s.text):
+    words = _WORD.findall(s.text)
+    if s.section != "title" and not is_prose(rules, s.text, words) or not is_english(rules, s.text, words):
         return False
     index = bool(rules.index_phrases.search(s.text))
     cited = any(p.search(s.text) for p in rules.cited)
