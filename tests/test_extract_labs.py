@@ -187,3 +187,14 @@ def test_a_vital_sign_written_without_a_unit_takes_the_one_its_range_implies(tex
 def test_a_place_abbreviation_is_not_the_test_it_spells():
     found = labs("She presented to the ER with arm pain. The tumour was ER negative.")
     assert [v for k, v, _ in found if k == "lab.er"] == ["negative"]
+
+
+def test_a_table_row_gives_its_unit_its_range_and_each_value():
+    found = labs("Liver tests, range, baseline, later: ALT (U/L) 0–47 32 95 Albumin (g/dL) 3.4–5.0 3.8 3.1.")
+    assert ("lab.alt", 32.0, "U/L") in found and ("lab.alt", 95.0, "U/L") in found
+    assert ("lab.albumin", 3.8, "g/dL") in found and not [v for k, v, _ in found if v in (0.0, 3.4)]
+
+
+@pytest.mark.parametrize("text", ["TSH and free T 4 were normal.", "Vitamin B 12 and folate were normal."])
+def test_a_digit_after_a_single_capital_is_part_of_the_name(text):
+    assert not [v for _, v, _ in labs(text) if v in (4.0, 12.0)]

@@ -19,6 +19,7 @@ _CONNECTOR = re.compile(r"^[\s,()]*(?:and|or|,|/|&)?[\s,()]*(?:the\s+|serum\s+)?
 _TREND = re.compile(r"\b(?:rose|rising|increased|increasing|fell|falling|decreased|decreasing|dropped|declined|"
                     r"improved|normali[sz]ed|returned|peaked|climbed|reached|recovered)\b(?:\s+\w+){0,3}?"
                     r"\s+(?:to|at|of)\s*$", re.I)
+_UNIT_HEADER = re.compile(r"\s*\(\s*")
 _SHARED_UNIT = re.compile(r"\s*(?:to|and|-|–|,)\s*")
 _HEADING_LIKE = re.compile(r"\W*(?:\w+[\s,/&-]+){0,6}\w+\W*(?<![.!?])")
 # a line of results ("Protein: 0.8 g/L", "WCC 5 x 10^6/L"), not a sentence of prose
@@ -78,6 +79,11 @@ class LabReader:
             stop = bounds[gi + 1]
             window_end = min(stop, group[-1].end + 80)
             qs = quantities(text, group[-1].end, window_end, self.units)
+            # a table row's unit, in parentheses after the name: "AST (U/L) 0–47 28 108"
+            header = _UNIT_HEADER.match(text, group[-1].end)
+            unit_at = self.units.at(text, header.end()) if header else None
+            if unit_at and re.match(r"\s*\)", text[unit_at[1]:]):
+                qs = [q if q.unit else replace(q, unit=unit_at[0]) for q in qs]
             # "from 18.1 to 132.6 units/ml": a unit written once serves the numbers joined to it
             for i in range(len(qs) - 2, -1, -1):
                 if not qs[i].unit and qs[i + 1].unit and _SHARED_UNIT.fullmatch(text[qs[i].end:qs[i + 1].start]):

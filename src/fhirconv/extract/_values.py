@@ -38,6 +38,10 @@ _COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": 
 # extraction) are one spelling
 _OPEN_PAREN = re.compile(r"\s*[(\[]\s*")
 # a citation: whole numbers alone in brackets, listed or ranged ("(11)", "[ 3 , 4 ]", "(5–7)")
+# a table's reference-range column: "0–47" followed by the row's values ("0–47 28 108")
+_RANGE_COLUMN = re.compile(r"\s*[–-]\s*(\d+(?:[.,]\d+)?)(?=\s+\d)")
+# a single capital letter standing before a number is a name's: "free T 4", "vitamin B 12"
+_NAME_DIGIT = re.compile(r"(?<![\w.])[A-Z]\s$")
 _CITATION_OPEN = re.compile(r"[(\[]\s*(?:\d{1,3}\s*[,–-]\s*)*$")
 _CITATION = re.compile(r"\s*(?:[,–-]\s*\d{1,3}\s*)*[)\]]")
 _UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
@@ -99,9 +103,21 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
     """Numbers (with their units) in sentence[start:end], skipping reference ranges in parentheses."""
     blocked = [(m.start(), m.end()) for m in _RANGE_PAREN.finditer(sentence, start, end)]
     out: list[Quantity] = []
+    column: tuple[float, float] | None = None     # a table's range column, for the values after it
+    column_end = 0
     for m in _NUMBER.finditer(sentence, start, end):
         if any(s <= m.start() < e for s, e in blocked) or (out and m.start() < out[-1].end):
             continue  # inside a reference range, or part of the unit just read ("x10^3/µL")
+        if column is not None and m.start() < column_end:
+            continue
+        rng = _RANGE_COLUMN.match(sentence, m.end())
+        if rng:
+            # a table row: "AST (U/L) 0–47 28 108" — the range column, then the values
+            column, column_end = (parse_number(m.group(1)), parse_number(rng.group(1))), rng.end(1)
+            continue
+        if _NAME_DIGIT.search(sentence, max(0, m.start() - 3), m.start()) and "." not in m.group(1) \
+                and not units.at(sentence, m.end()):
+            continue  # a digit of a name: "free T 4", "vitamin B 12"
         nxt = sentence[m.end():m.end() + 1]
         if nxt in ("-", "–") and sentence[m.end() + 1:m.end() + 2].isalpha():
             continue  # "3-month history", "18F-FDG"
@@ -113,6 +129,8 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
         cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
         comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
         low, high = reference_range(sentence, stop)
+        if low is None and high is None and column is not None:
+            low, high = column
         q = Quantity(parse_number(m.group(1)), code, m.start(), stop, comparator, low, high)
         if out and _is_conversion(sentence, out[-1], q, units):
             continue    # "38.8 °C (101.9 °F)": the same value in another unit
