@@ -35,4 +35,3 @@ def test_dev_set_scores(shared, tmp_path):
     assert report["assertion_errors"] == 0, report["per_document"]
     assert report["conditions"]["precision"] >= 0.90, report["conditions"]
     assert report["overall"] >= 0.90, report
-
