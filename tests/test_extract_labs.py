@@ -185,7 +185,10 @@ def test_a_vital_sign_written_without_a_unit_takes_the_one_its_range_implies(tex
 
 
 def test_a_place_abbreviation_is_not_the_test_it_spells():
-    found = labs("She presented to the ER with arm pain. The tumour was ER negative.")
+    # "no" before "the ER" would make a negative receptor result of the place
+    ex = extract_text("A 48-year-old man with no past medical history presents to the ER with arm pain.")
+    assert not [f for f in ex.patients[0].facts if f.concept == "lab.er"]
+    found = labs("He had no past medical history. The tumour was ER negative.")
     assert [v for k, v, _ in found if k == "lab.er"] == ["negative"]
 
 
