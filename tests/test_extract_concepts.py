@@ -129,8 +129,10 @@ def _conditions(text):
 def test_the_texts_own_abbreviation_for_an_unknown_term_hides_the_dictionarys_sense():
     # "AF" is atrial fibrillation in the dictionary; here the text defines it as something else
     found = _conditions("A 17-year-old boy developed acne fulminans (AF) on isotretinoin. AF improved on "
-                        "prednisolone. An endotracheal tube (ET) was placed.")
+                        "prednisolone. An endotracheal tube (ET) was placed. The ET was removed on day 2.")
     assert "disorder.atrial_fibrillation" not in found
+    # "ET" is essential thrombocythaemia in the dictionary; "endotracheal tube" names nothing there
+    assert "disorder.essential_thrombocythaemia" not in found
 
 
 def test_a_defined_abbreviation_of_a_known_term_still_reads_as_it():
@@ -141,10 +143,14 @@ def test_a_defined_abbreviation_of_a_known_term_still_reads_as_it():
 @pytest.mark.parametrize("sentence", [
     "A 66-year-old woman was referred to the Riverside Hospital Stroke Center with a headache.",
     "A 66-year-old woman was seen by the Department of Infectious Diseases and Stroke with a headache.",
-    "A 66-year-old woman with a headache was discussed with the stroke team.",
 ])
 def test_a_disease_in_an_organisations_name_is_not_the_patients(sentence):
     assert "disorder.stroke" not in _conditions(sentence)
+
+
+def test_a_disease_before_a_body_of_people_is_not_the_patients():
+    found = _conditions("A 66-year-old woman had ascites. We consulted the infectious diseases committee.")
+    assert "disorder.infection" not in found and "disorder.ascites" in found
 
 
 def test_a_disease_before_a_capitalised_word_that_heads_no_name_is_read():

@@ -67,7 +67,7 @@ class ConceptFinder:
         rel = mappings.rules.get("relations", {})
         self._genus = re.compile(rf"(?:{rel['binomial_genus']})\s*$" if rel.get("binomial_genus") else r"(?!)")
         self._genus_keeps = frozenset(t.lower() for t in rel.get("binomial_keeps", []))
-        self._epithet = re.compile(rel.get("binomial_epithet", r"(?!)"))
+        self._epithet = re.compile(rel.get("binomial_epithet") or r"(?!)")
 
     def category(self, mt: Match) -> str:
         """The category a match is read as when its term names concepts of several."""

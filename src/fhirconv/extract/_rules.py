@@ -159,7 +159,7 @@ class Rules:
             deceased=[re.compile(p, re.I) for p in subj.get("deceased", [])],
             survived=re.compile(subj.get("survived_until", r"(?!)"), re.I),
             metastasis=words_re(rel.get("metastasis_words", [])),
-            metastasis_pseudo=re.compile(rel.get("metastasis_pseudo", r"(?!)"), re.I),
+            metastasis_pseudo=re.compile(rel.get("metastasis_pseudo") or r"(?!)", re.I),
             metastasis_strong=lower_set("metastasis_strong"),
             metastasis_with_primary=lower_set("metastasis_with_primary"),
             site_links=lower_set("site_links"),
