@@ -37,11 +37,11 @@ _COMPARATORS = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "≤": "<=", "≥": 
 # superscripts read as the digits they stand for: "10⁹/L" and "109/L" (a superscript lost in PDF
 # extraction) are one spelling
 _OPEN_PAREN = re.compile(r"\s*[(\[]\s*")
-# a citation: whole numbers alone in brackets, listed or ranged ("(11)", "[ 3 , 4 ]", "(5–7)")
 # a table's reference-range column: "0–47" followed by the row's values ("0–47 28 108")
 _RANGE_COLUMN = re.compile(r"\s*[–-]\s*(\d+(?:[.,]\d+)?)(?=\s+\d)")
 # a single capital letter standing before a number is a name's: "free T 4", "vitamin B 12"
 _NAME_DIGIT = re.compile(r"(?<![\w.])[A-Z]\s$")
+# a citation: whole numbers alone in brackets, listed or ranged ("(11)", "[ 3 , 4 ]", "(5–7)")
 _CITATION_OPEN = re.compile(r"[(\[]\s*(?:\d{1,3}\s*[,–-]\s*)*$")
 _CITATION = re.compile(r"\s*(?:[,–-]\s*\d{1,3}\s*)*[)\]]")
 _UNIT_TRANS = str.maketrans({"µ": "u", "μ": "u", "⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5",
@@ -115,16 +115,15 @@ def quantities(sentence: str, start: int, end: int, units: UnitReader) -> list[Q
             # a table row: "AST (U/L) 0–47 28 108" — the range column, then the values
             column, column_end = (parse_number(m.group(1)), parse_number(rng.group(1))), rng.end(1)
             continue
-        if _NAME_DIGIT.search(sentence, max(0, m.start() - 3), m.start()) and "." not in m.group(1) \
-                and not units.at(sentence, m.end()):
-            continue  # a digit of a name: "free T 4", "vitamin B 12"
         nxt = sentence[m.end():m.end() + 1]
         if nxt in ("-", "–") and sentence[m.end() + 1:m.end() + 2].isalpha():
             continue  # "3-month history", "18F-FDG"
         unit = units.at(sentence, m.end())
-        if not unit and _CITATION.match(sentence, m.end()) and _CITATION_OPEN.search(sentence, 0, m.start()) \
-                and "." not in m.group(1):
-            continue  # a reference in brackets: "sodium channel blockers (11)", "ascites [ 12 ]", "(3, 4)"
+        if not unit and "." not in m.group(1) and (
+                _NAME_DIGIT.search(sentence, max(0, m.start() - 3), m.start())
+                or _CITATION.match(sentence, m.end())
+                and _CITATION_OPEN.search(sentence, max(0, m.start() - 40), m.start())):
+            continue  # a digit of a name ("free T 4", "vitamin B 12") or a reference ("blockers (11)", "[ 3 , 4 ]")
         code, stop = (unit if unit else ("", m.end()))
         cm = _COMPARATOR.search(sentence, max(0, m.start() - 14), m.start())
         comparator = _COMPARATORS.get(re.sub(r"\s+", " ", cm.group(1).lower()), "") if cm else ""
