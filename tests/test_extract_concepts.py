@@ -198,3 +198,10 @@ def test_the_same_term_outside_those_phrases_is_read():
     from fhirconv import extract_text
     found = {f.concept for f in extract_text("A 80-year-old woman had two falls at home.").patients[0].facts}
     assert "finding.sct_161898004" in found
+
+
+def test_ophthalmoplegia_is_read_with_its_confirmed_code():
+    from fhirconv import extract_text, load_mappings
+    ex = extract_text("A 60-year-old woman with breast cancer developed complete ophthalmoplegia of the left eye.")
+    found = [f for f in ex.patients[0].facts if f.concept == "finding.ophthalmoplegia"]
+    assert found and load_mappings()["finding.ophthalmoplegia"].code == "16110005"
