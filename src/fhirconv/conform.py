@@ -183,6 +183,17 @@ class _UsCore(_Guide):
     def _provenance(self, res: dict[str, Any]) -> None:
         _claim(res, self.url(self.rules["provenance"]))
 
+    def _documentreference(self, res: dict[str, Any]) -> None:
+        """The source document: claimed where it describes one patient (the profile's one ``subject``),
+        with the clinical-note category and the value set's "unknown" type beside the text's own name."""
+        if "subject" not in res:
+            self._unclaimed[("DocumentReference", "it describes no single patient; the profile takes one subject")] += 1
+            return
+        kind = dict(res.get("type") or {})
+        res["type"] = {"coding": [dict(self.rules["document_type"])], **kind}
+        _put_after(res, "type", "category", [{"coding": [dict(self.rules["document_category"])]}])
+        _claim(res, self.url(self.rules["document_reference"]))
+
 
 class _Mcode(_Guide):
     def __init__(self, rules: dict[str, Any], out: Conformed, mappings: Mappings) -> None:
