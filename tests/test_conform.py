@@ -267,3 +267,47 @@ def test_the_histology_a_cancers_name_gives_is_its_histology_morphology_behavior
     assert not _errors(bundle)
     plain = fhirconv.convert_text(text, name="h.txt")
     assert not any(e["url"] == HISTOLOGY for r in _resources(plain, "Condition") for e in r.get("extension", []))
+
+
+COLON = ("A 61-year-old man presented with rectal bleeding. Biopsy confirmed adenocarcinoma of the sigmoid colon. "
+         "He underwent sigmoid colectomy. Pathology showed a pT3N1M0 tumour (AJCC 8th edition), stage IIIB.")
+
+
+def test_mcode_writes_tnm_categories_and_their_stage_group_as_tnm_stage_group():
+    bundle = fhirconv.convert_text(COLON, name="t.txt", profile="mcode")
+    obs = _resources(bundle, "Observation")
+    cats = {c: next(r for r in obs if _claims(r) == [f"{MCODE}mcode-tnm-{c}-category"])
+            for c in ("primary-tumor", "regional-nodes", "distant-metastases")}
+    assert {c: (r["code"]["coding"][0]["code"], r["valueCodeableConcept"]) for c, r in cats.items()} == {
+        "primary-tumor": ("21899-0", {"text": "pT3"}),            # pathological T, N; M0 is clinical
+        "regional-nodes": ("21900-6", {"text": "N1"}),
+        "distant-metastases": ("21907-1", {"text": "M0"})}
+    assert all(r["method"] == {"text": "AJCC 8th edition"} for r in cats.values())
+    group = next(r for r in obs if _claims(r) == [f"{MCODE}mcode-tnm-stage-group"])
+    assert group["code"]["coding"][0]["code"] == "21902-2"      # pathological, as its T category
+    assert group["valueCodeableConcept"] == {"text": "stage IIIB"}
+    assert group["hasMember"] == [{"reference": f"urn:uuid:{r['id']}"} for r in cats.values()]
+    primary = next(r for r in _resources(bundle, "Condition")
+                   if _claims(r) == [f"{MCODE}mcode-primary-cancer-condition"])
+    assert group["focus"] == [{"reference": f"urn:uuid:{primary['id']}"}]
+    assert not _errors(bundle)
+    assert not [i for i in fhirconv.validate(bundle, profiles=("mcode",)) if i.severity in (Severity.ERROR,
+                                                                                             Severity.FATAL)]
+    for profile in ("none", "us-core"):                          # staging is written for mcode only
+        other = fhirconv.convert_text(COLON, name="t.txt", profile=profile)
+        assert not any(r["code"].get("coding", [{}])[0].get("code", "").startswith("219")
+                       for r in _resources(other, "Observation"))
+
+
+def test_tnm_without_a_cancer_is_not_written():
+    text = "A 61-year-old man had a T2N0 lesion of the colon on CT. He had a cough."
+    bundle = fhirconv.convert_text(text, name="t.txt", profile="mcode")
+    assert not any("tnm" in c for r in _resources(bundle, "Observation") for c in _claims(r))
+
+
+def test_a_tnm_stage_group_without_its_method_fails_the_profile():
+    bundle = fhirconv.convert_text(COLON, name="t.txt", profile="mcode")
+    group = next(r for r in _resources(bundle, "Observation") if _claims(r) == [f"{MCODE}mcode-tnm-stage-group"])
+    del group["method"]
+    issues = fhirconv.validate(bundle, profiles=("mcode",))
+    assert any(i.severity == Severity.ERROR and "method" in i.message for i in issues)

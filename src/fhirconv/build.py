@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ._build_base import DCM, UCUM, BuilderBase
+from ._build_base import DCM, UCUM
+from ._build_staging import StagingBuilder
 from ._version import __version__
 from .model import Assertion, Extraction, Fact, PatientFacts
 
@@ -63,8 +64,9 @@ def recorded_timestamp() -> str:
     return RELEASE_TIMESTAMP
 
 
-class Builder(BuilderBase):
-    """Facts → resources, one document at a time (the tables and helpers: BuilderBase)."""
+class Builder(StagingBuilder):
+    """Facts → resources, one document at a time (the tables and helpers: BuilderBase; stages and
+    TNM categories: StagingBuilder)."""
 
     # ------------------------------------------------------------------ document
     def build(self, ex: Extraction) -> Built:
@@ -143,6 +145,8 @@ class Builder(BuilderBase):
                                            "deceasedDateTime") if k in patient}
         out.add(patient)
         primary = self._primary(p)
+        primary_id = self._fact_id(h, "Condition", primary) if primary and primary.patient == p.index else None
+        tnm_ids = self._tnm_ids(h, p) if primary_id is not None else {}
         cond_ids: dict[int, str] = {}
         tissue_results: list[str] = []
         for i, f in enumerate(p.facts):
@@ -179,9 +183,14 @@ class Builder(BuilderBase):
                                         "site": (concept.attr("site") if concept else None) or "",
                                         "laterality": f.attr("laterality") or ""}
             elif f.kind == "stage" and self.stages:
-                stage = self._stage(f, h, subject, doc_ref, primary if primary and primary.patient == p.index else None)
-                out.add(stage)
+                stage = out.add(self._stage(f, h, subject, doc_ref, primary_id, [(p.facts[j], ids) for j, ids in
+                                                                                  tnm_ids.items()]))
                 out.tags[stage["id"]] = {"kind": "stage"}
+            elif f.kind == "tnm" and self.stages and primary_id is not None:
+                for res, (cat, _) in zip(self._tnm(f, tnm_ids[i], subject, doc_ref, primary_id), tnm_ids[i],
+                                         strict=True):
+                    out.add(res)
+                    out.tags[res["id"]] = {"kind": "tnm", "category": cat}
             elif f.kind == "medication":
                 out.add(self._medication(f, h, subject, doc_ref))
         biopsy = next((f for f in p.facts if f.kind == "procedure" and f.concept
@@ -336,35 +345,6 @@ class Builder(BuilderBase):
             res["interpretation"] = [{"coding": [self.codings[f"interp_{value}"]]}]
         else:
             res["valueString"] = str(value)
-        return res
-
-    def _stage(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str, primary: Fact | None
-               ) -> dict[str, Any]:
-        """A stage group: coded clinical / pathological / other stage group (LOINC), the value coded
-        for a whole group (Stage 0-4) and as the text says it, the primary tumour as its focus."""
-        kind = str(f.attr("kind") or "")
-        system = str(f.attr("system") or "")
-        codes = self.staging.get("codes", {})
-        if kind.startswith("patholog") or kind == "surgical":
-            key = codes.get("pathologic")
-        elif system and system not in self.staging.get("tnm_systems", []):
-            key = codes.get("other")
-        else:
-            key = codes.get("clinical")
-        concept = self._concept(key)
-        said = f"{system + ' ' if system else ''}stage {f.attr('group')}{f.attr('sub') or ''}"
-        value = None if f.attr("sub") else self._concept(self.staging.get("groups", {}).get(f.attr("group")))
-        res: dict[str, Any] = {
-            "resourceType": "Observation", "id": self._fact_id(h, "Observation", f),
-            "text": self._narrative("Observation", code=concept.display if concept else "Cancer stage", value=said,
-                                    date=""),
-            "extension": self._span_ext(f, doc_ref),
-            "status": "final", "category": [{"coding": [self.codings["obs_exam"]]}],
-            "code": self._cc(concept, "Cancer stage group"), "subject": subject,
-        }
-        if primary is not None:
-            res["focus"] = [{"reference": f"urn:uuid:{self._fact_id(h, 'Condition', primary)}"}]
-        res["valueCodeableConcept"] = self._cc(value, said)
         return res
 
     def _procedure(self, f: Fact, h: str, subject: dict[str, str], doc_ref: str) -> dict[str, Any]:

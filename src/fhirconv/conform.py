@@ -14,7 +14,8 @@ the resources untouched, byte for byte). What each profile claims and adds is da
 * ``mcode`` adds, on top of US Core: confirmed cancers as primary or secondary cancer Conditions (the
   secondary linked to its primary by the extension fhirconv already writes), their Patient as
   CancerPatient, tumour-marker labs as TumorMarkerTest, the stage groups the text gives as
-  CancerStage (the builder writes them only for this profile), a surgery or biopsy at a primary
+  CancerStage, or TNMStageGroup with the TNM categories the text gives as its members (the builder
+  writes stages only for this profile), a surgery or biopsy at a primary
   cancer's own site (same side) as CancerRelatedSurgicalProcedure with that cancer as its reason, the
   histology a cancer's name gives (infiltrating duct carcinoma, adenocarcinoma ...) as its
   histology-morphology-behavior extension,
@@ -211,7 +212,10 @@ class _Mcode(_Guide):
                     _claim(res, self.url(self.rules[kind]))
                     cancer_patients.add(res["subject"]["reference"])
             elif res["resourceType"] == "Observation" and tags.get("kind") == "stage" and "meta" in res:
-                _claim(res, self.url(self.rules["cancer_stage"]))     # its focus: the primary cancer
+                tnm = "method" in res and "focus" in res                # its focus: the primary cancer
+                _claim(res, self.url(self.rules["tnm_stage_group" if tnm else "cancer_stage"]))
+            elif res["resourceType"] == "Observation" and tags.get("kind") == "tnm" and "meta" in res:
+                _claim(res, self.url(self.rules["tnm_categories"][tags["category"]]))
             elif res["resourceType"] == "Observation" and tags.get("analyte") in self.rules["tumor_marker_analytes"] \
                     and "meta" in res and any(k in res for k in self.rules["tumor_marker_values"]):
                 _claim(res, self.url(self.rules["tumor_marker"]))

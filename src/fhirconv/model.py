@@ -98,7 +98,7 @@ class Fact:
     """One thing the text states, about one patient.
 
     ``kind`` is one of: sex, age, deceased, condition, finding, lab, imaging,
-    procedure, medication, stage. ``concept`` is a mappings key (empty when the concept is
+    procedure, medication, stage, tnm. ``concept`` is a mappings key (empty when the concept is
     uncoded and only ``text`` is known). ``attrs`` carries kind-specific details
     (laterality, body_site, role, value, unit, date, modality, ...), all plain JSON values.
     """

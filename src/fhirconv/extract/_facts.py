@@ -22,6 +22,7 @@ from ._relations import ASSERTED, Relations, nearest_date, span_of
 from ._rules import Rules
 from ._settle import Settler, dedupe
 from ._sites import Sites
+from ._staging import Staging
 from ._state import DocState, Lesion, PatientState, SentenceView
 from ._text import Section, split_sections, split_sentences
 from ._values import find_age, find_dates, resolve_date
@@ -79,6 +80,7 @@ class Extractor:
         self.relations = Relations(mappings, self.rules, self.concepts, self.sites)
         self.labs = LabReader(mappings, self.rules, self.concepts)
         self.settler = Settler(mappings, self.rules, self.sites, self.relations)
+        self.staging = Staging(mappings, self.concepts)
 
     # ------------------------------------------------------------------ document level
     def run(self, doc: SourceDocument, budget: Budget = UNLIMITED) -> Extraction:
@@ -182,7 +184,7 @@ class Extractor:
         if not summary_only:
             self._deceased(doc, sv, p)
         if not summary_only or sv.sent.section == "abstract":
-            self._stage(doc, sv, p)
+            self.staging.read(doc, sv, p)
         for st in sv.sites:
             lat = self.sites.site_laterality(text, st)
             if lat in ("left", "right"):
@@ -256,34 +258,6 @@ class Extractor:
             if date:
                 p.facts.append(Fact("deceased", "", sv.text[m.start():m.end()],
                                     span_of(doc, sv, m.start(), m.end()), p.index, attrs=(("date", date),)))
-
-    def _stage(self, doc: SourceDocument, sv: SentenceView, p: PatientState) -> None:
-        """Cancer stage groups ("FIGO stage IIIC"): only where the disorder nearest to the stage is a
-        malignant neoplasm, and only as the patient's own, asserted stage (one fact per group)."""
-        for m in self.rules.staging.finditer(sv.text):
-            assertion, other = sv.ctx.assertion(m.start(), m.end())
-            if other or assertion not in (Assertion.PRESENT, Assertion.HISTORICAL):
-                continue
-            window = self.rules.staging_window
-            near = [mt for mt in sv.matches if self.concepts.category(mt) == "disorder"
-                    and (m.start() - window <= mt.end <= m.start() or m.end() <= mt.start <= m.end() + window)]
-            if not near:
-                continue
-            nearest = min(near, key=lambda mt: min(abs(mt.end - m.start()), abs(mt.start - m.end())))
-            neoplasm = self.maps[self.concepts.key(nearest, "disorder")].attr("neoplasm")
-            if neoplasm not in ("malignant", "secondary", "in_situ"):
-                continue
-            group = m.group("group").upper()
-            attrs: list[tuple[str, Any]] = [("group", group), ("sub", (m.group("sub") or "").upper())]
-            if m.group("kind"):
-                attrs.append(("kind", m.group("kind").lower()))
-            if m.group("system"):
-                attrs.append(("system", m.group("system")))
-            if any(f.kind == "stage" and f.attr("group") == group and f.attr("sub") == attrs[1][1]
-                   for f in p.facts):
-                continue
-            p.facts.append(Fact("stage", "", m.group(0), span_of(doc, sv, m.start(), m.end()), p.index, assertion,
-                                sv.sent.section, tuple(attrs)))
 
     def _finding(self, sv: SentenceView, p: PatientState, mt: Match, concept: Concept, assertion: Assertion,
                  span: Span, base: list[tuple[str, Any]]) -> None:

@@ -105,8 +105,6 @@ class Rules:
     score_results: dict[str, dict[str, str]]
     revised_diagnosis: re.Pattern[str]
     units: UnitReader
-    staging: re.Pattern[str]
-    staging_window: int
     not_prose: tuple[int, float]
     mesh_heading: re.Pattern[str]
     english_words: frozenset[str]
@@ -191,8 +189,6 @@ class Rules:
             score_results={k: {str(a): b for a, b in v.items()} for k, v in rel.get("score_results", {}).items()},
             revised_diagnosis=re.compile(rel.get("revised_diagnosis", r"(?!)"), re.I),
             units=UnitReader(list(mappings.category("unit"))),
-            staging=re.compile((r.get("staging") or {}).get("pattern", r"(?!)"), re.I),
-            staging_window=int((r.get("staging") or {}).get("window", 60)),
             not_prose=(int(sec.get("not_prose", {}).get("min_words", 0)),
                        float(sec.get("not_prose", {}).get("capitalised_share", 1.01))),
             mesh_heading=re.compile(r"[A-Za-z)]/(?:" + "|".join(
